@@ -1,0 +1,5 @@
+import sys
+
+from fillreactor.cli import main
+
+sys.exit(main())

@@ -1,0 +1,63 @@
+"""The ``fillreactor`` command.
+
+Each subcommand lives in the module of the capability it drives and exposes two functions:
+``add_arguments(parser)`` and ``run(args) -> int``. This file only wires them, importing a
+subcommand's module when that subcommand runs, so ``fillreactor --help`` stays fast and a
+broken optional piece cannot stop the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from fillreactor import __version__
+
+# name -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("fillreactor.demo", "run fillreactor against a simulated cluster"),
+    "simulate": ("fillreactor.simulator.cli", "run a simulated Asterisk cluster (AMI servers)"),
+    "schema": ("fillreactor.schema.cli", "print or load the VICIdial schema fillreactor works on"),
+}
+
+
+def _module(name: str):  # type: ignore[no-untyped-def]
+    return importlib.import_module(name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("command", nargs="?")
+    first, _ = parser.parse_known_args(argv[:1])
+    full = build_parser_for(first.command)
+    args = full.parse_args(argv)
+    if not getattr(args, "_module", None):
+        full.print_help()
+        return 2
+    try:
+        return int(_module(args._module).run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser_for(command: str | None) -> argparse.ArgumentParser:
+    """The full parser, with the arguments of ``command`` (only) loaded."""
+    parser = argparse.ArgumentParser(
+        prog="fillreactor",
+        description="Event-driven balance FILL dialer for VICIdial clusters.",
+    )
+    parser.add_argument("--version", action="version", version=f"fillreactor {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        if name == command:
+            _module(module_name).add_arguments(sub)
+    return parser
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Fixtures for the simulator tests: a fast simulated server and a raw client logged out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from ami_sim_helpers import FAST, RawAmiClient
+
+from fillreactor.simulator import CallTiming, OutcomeRules, ServerConfig, SimulatedAsterisk, TimeBase
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[SimulatedAsterisk]:
+    rules = OutcomeRules(timing=CallTiming(ring=2.0, talk=6.0, vdad_wait=5.0))
+    async with SimulatedAsterisk(ServerConfig(name="dialer1"), time=TimeBase(FAST), rules=rules) as sim:
+        yield sim
+
+
+@pytest.fixture
+async def client(server: SimulatedAsterisk) -> AsyncIterator[RawAmiClient]:
+    ami = await RawAmiClient.connect(*server.address)
+    yield ami
+    await ami.close()

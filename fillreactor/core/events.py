@@ -7,8 +7,8 @@ Rules this module keeps:
   onto these types; nothing downstream looks at raw AMI headers.
 * ``linkedid`` is ``''`` when the Asterisk version has no Linkedid (before 12). ``state`` is the
   numeric ChannelState (0 Down, 4 Ring, 5 Ringing, 6 Up, 7 Busy, ...); legacy text states are
-  mapped to the same numbers. Unknown values are ``''`` (the AMI ``<unknown>`` placeholder is
-  normalised to ``''``).
+  mapped to the same numbers; ``STATE_UNKNOWN`` (-1) when the event carries no state. Unknown
+  values are ``''`` (the AMI ``<unknown>`` placeholder is normalised to ``''``).
 * An event does not know its server: the AMI link that read it does, and passes the server to the
   model alongside the event.
 """
@@ -28,6 +28,10 @@ STATE_UP = 6
 STATE_BUSY = 7
 STATE_DIALING_OFFHOOK = 8
 STATE_PRERING = 9
+# A channel event of an Asterisk that does not report a state (1.4 Hangup and Newcallerid).
+STATE_UNKNOWN = -1
+# SnapshotEnd.list_items when the server did not say (StatusComplete of old versions has no count).
+LIST_ITEMS_UNKNOWN = -1
 
 STATE_BY_NAME: dict[str, int] = {
     "Down": STATE_DOWN,

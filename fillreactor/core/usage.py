@@ -10,6 +10,10 @@ Rules this module keeps:
   pending a lookup, or a trunk-only change); then ``campaign_before == campaign_after == 0``.
 * A campaign attribution that resolves a pending call produces a change with equal
   ``usage_before`` and ``usage_after`` and a moved campaign count.
+* One mutation may report several changes, chained: the first carries the server's whole usage
+  move, the later ones (other campaigns moved by the same mutation) have equal ``usage_before``
+  and ``usage_after``. Summing ``delta`` over them is always right; assuming one change per
+  mutation is not.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ Rules this module keeps (everything that knows an AMI field name lives here):
 
 from __future__ import annotations
 
+import re
 from collections import Counter, deque
 from collections.abc import Callable
 
@@ -258,6 +259,53 @@ _K_CAUSE_TXT = b"\r\nCause-txt: "
 _K_ACTION_ID = b"\r\nActionID: "
 
 
+# Asterisk 12+ writes the channel snapshot in one fixed order (ast_manager_build_channel_state_string),
+# so one regex reads every field we keep in a single C-level pass: about 5x cheaper than a find per field.
+_SNAPSHOT = re.compile(
+    # the event line, then only what Asterisk puts before a snapshot (so no key occurs earlier)
+    rb"Event: [^\r]*(?:\r\n(?:Privilege|Timestamp|ActionID): [^\r]*){0,3}"
+    rb"\r\nChannel: ([^\r]*)\r\nChannelState: (\d+)\r\nChannelStateDesc: [^\r]*"
+    rb"\r\nCallerIDNum: [^\r]*\r\nCallerIDName: ([^\r]*)\r\nConnectedLineNum: [^\r]*"
+    rb"\r\nConnectedLineName: ([^\r]*)\r\nLanguage: [^\r]*\r\nAccountCode: [^\r]*"
+    rb"\r\nContext: [^\r]*\r\nExten: [^\r]*\r\nPriority: [^\r]*"
+    rb"\r\nUniqueid: ([^\r]+)\r\nLinkedid: ([^\r]*)"
+)
+_CAUSE = re.compile(rb"\r\nCause: (\d+)\r\nCause-txt: ([^\r]*)")
+
+
+def _snapshot_channel(frame: bytes, kind: int) -> Event | None:
+    """The Asterisk 12+ shape read with one regex, or None when the frame is not exactly that shape."""
+    match = _SNAPSHOT.match(frame)
+    if match is None:
+        return None
+    end = match.end()
+    # every line up to `end` was checked by the regex; a later line without a colon is malformed
+    if frame.count(b":", end) < frame.count(b"\r\n", end):
+        return None
+    channel, state, caller_id_name, connected_line_name, uniqueid, linkedid = match.groups()
+    placeholders = _RAW_PLACEHOLDERS
+    if uniqueid in placeholders:
+        return None
+    # _raw_text inlined: this is the hottest line of the whole event path
+    fields = (
+        channel.decode("utf-8", "replace"),
+        uniqueid.decode("utf-8", "replace"),
+        "" if linkedid in placeholders else linkedid.decode("utf-8", "replace"),
+        int(state),
+        "" if caller_id_name in placeholders else caller_id_name.decode("utf-8", "replace"),
+        "" if connected_line_name in placeholders else connected_line_name.decode("utf-8", "replace"),
+    )
+    if kind == _HANGUP:
+        cause = _CAUSE.match(frame, end)
+        if cause is None:
+            return None
+        return ChannelHungUp(*fields, int(cause.group(1)), cause.group(2).decode("utf-8", "replace"))
+    if kind == _ROW:
+        action_id = _raw_value(frame, _K_ACTION_ID)
+        return SnapshotRow(*fields, "" if action_id is None else action_id.decode("utf-8", "replace"))
+    return _DIRECT_CLASSES[kind](*fields)
+
+
 def _direct_channel(frame: bytes, kind: int) -> Event | None:
     """A channel event of Asterisk 1.6+ read straight from the bytes, or None to take the full parse.
 
@@ -265,6 +313,9 @@ def _direct_channel(frame: bytes, kind: int) -> Event | None:
     CallerIDName present, and at least as many colons as lines (a line without a colon sends the
     frame to the full parse, which reports it). Anything else falls back; both paths agree.
     """
+    event = _snapshot_channel(frame, kind)
+    if event is not None:
+        return event
     if frame.count(b":") <= frame.count(b"\r\n"):
         return None
     uniqueid = _raw_value(frame, _K_UNIQUEID)

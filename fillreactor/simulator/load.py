@@ -85,4 +85,6 @@ class DialLevelLoad:
                 self.place_one()
             else:
                 self.skipped_ticks += 1
+                # no call event follows a skipped tick, so wake waiters on this counter ourselves
+                self.server.notify()
             await self.server.time.sleep(interval)

@@ -233,6 +233,10 @@ class SimulatedAsterisk:
         await self.stop()
 
     # -- waiting ----------------------------------------------------------------------------------
+    def notify(self) -> None:
+        """Re-check every ``wait_until`` condition: for state kept outside the server (e.g. the load)."""
+        self._wake()
+
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:

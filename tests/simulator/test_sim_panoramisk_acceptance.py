@@ -28,8 +28,10 @@ def as_ami_message(message: Message) -> AmiMessage:
 
 
 async def test_panoramisk_session_matches_the_captures() -> None:
+    # scale 0.2: the calls ring for 600 ms of real time, a wide margin for the CoreShowChannels
+    # that must list all twelve channels while they ring, even on a loaded CI machine
     rules = OutcomeRules(timing=CallTiming(ring=3.0, talk=6.0, vdad_wait=5.0))
-    async with SimulatedAsterisk(ServerConfig(name="dialer1"), time=TimeBase(0.05), rules=rules) as server:
+    async with SimulatedAsterisk(ServerConfig(name="dialer1"), time=TimeBase(0.2), rules=rules) as server:
         manager = panoramisk.Manager(
             host=server.host, port=server.port, username="cron", secret="1234", events="on", ping_delay=3600
         )

@@ -107,45 +107,35 @@ def _uniqueid(fields: Fields) -> str:
 
 
 # -- builders: one per event name ---------------------------------------------------------------
+def _channel_fields(
+    fields: Fields, caller_id_name_key: str = "CallerIDName"
+) -> tuple[str, str, str, int, str, str]:
+    """The ``ChannelFields`` every channel event starts with, in their order."""
+    return (
+        fields.get("Channel", ""),
+        _uniqueid(fields),
+        _text(fields, "Linkedid"),
+        _state(fields),
+        _text(fields, caller_id_name_key),
+        _text(fields, "ConnectedLineName"),
+    )
+
+
 def _channel_builder(cls: type) -> Builder:
     def build(fields: Fields) -> Event:
-        return cls(
-            fields.get("Channel", ""),
-            _uniqueid(fields),
-            _text(fields, "Linkedid"),
-            _state(fields),
-            _text(fields, "CallerIDName"),
-            _text(fields, "ConnectedLineName"),
-        )
+        return cls(*_channel_fields(fields))
 
     return build
 
 
 def _hangup(fields: Fields) -> Event:
-    return ChannelHungUp(
-        fields.get("Channel", ""),
-        _uniqueid(fields),
-        _text(fields, "Linkedid"),
-        _state(fields),
-        _text(fields, "CallerIDName"),
-        _text(fields, "ConnectedLineName"),
-        _integer(fields, "Cause", 0),
-        fields.get("Cause-txt", ""),
-    )
+    return ChannelHungUp(*_channel_fields(fields), _integer(fields, "Cause", 0), fields.get("Cause-txt", ""))
 
 
 def _snapshot_row(fields: Fields) -> Event:
     # CoreShowChannel of 1.6-11 spells the name CallerIDname (1.6 has only CallerIDnum)
-    caller_id_name = fields.get("CallerIDName") or fields.get("CallerIDname", "")
-    return SnapshotRow(
-        fields.get("Channel", ""),
-        _uniqueid(fields),
-        _text(fields, "Linkedid"),
-        _state(fields),
-        "" if caller_id_name in PLACEHOLDERS else caller_id_name,
-        _text(fields, "ConnectedLineName"),
-        fields.get("ActionID", ""),
-    )
+    name_key = "CallerIDName" if "CallerIDName" in fields else "CallerIDname"
+    return SnapshotRow(*_channel_fields(fields, name_key), fields.get("ActionID", ""))
 
 
 def _snapshot_end(fields: Fields) -> Event:

@@ -2,13 +2,16 @@
 
 Rules this module keeps:
 
-* Events are small frozen values, independent of the Asterisk version that produced them. The
+* Events are small values, independent of the Asterisk version that produced them. The
   normaliser (``fillreactor.core.normalise``) maps the field sets of Asterisk 1.4/1.8, 11 and 12-22
   onto these types; nothing downstream looks at raw AMI headers.
 * ``linkedid`` is ``''`` when the Asterisk version has no Linkedid (before 12). ``state`` is the
   numeric ChannelState (0 Down, 4 Ring, 5 Ringing, 6 Up, 7 Busy, ...); legacy text states are
   mapped to the same numbers; ``STATE_UNKNOWN`` (-1) when the event carries no state. Unknown
   values are ``''`` (the AMI ``<unknown>`` placeholder is normalised to ``''``).
+* Events are slots dataclasses compared by value, and nobody mutates one. They are deliberately not
+  ``frozen``: a frozen dataclass costs about 1 us more to build (``object.__setattr__`` per field),
+  a quarter of the whole bytes-to-model path per channel event (tests/bench/bench_parse.py).
 * An event does not know its server: the AMI link that read it does, and passes the server to the
   model alongside the event.
 """
@@ -56,7 +59,7 @@ REASON_BUSY = 5
 REASON_CONGESTION = 8
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChannelFields:
     """The channel-snapshot fields every channel event carries."""
 
@@ -68,22 +71,22 @@ class ChannelFields:
     connected_line_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChannelCreated(ChannelFields):
     """Newchannel."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChannelStateChanged(ChannelFields):
     """Newstate."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallerIdChanged(ChannelFields):
     """NewCallerid / Newcallerid (1.4) / NewConnectedLine: the channel's names changed."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChannelHungUp(ChannelFields):
     """Hangup: the channel is gone. ``cause`` is the Q.850 cause (0 when unknown)."""
 
@@ -91,14 +94,14 @@ class ChannelHungUp(ChannelFields):
     cause_txt: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SnapshotRow(ChannelFields):
     """One CoreShowChannel row (or a Status row) of the snapshot answering ``action_id``."""
 
     action_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SnapshotEnd:
     """CoreShowChannelsComplete: ``list_items`` is what Asterisk says it sent."""
 
@@ -106,7 +109,7 @@ class SnapshotEnd:
     list_items: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OriginateResult:
     """OriginateResponse. On failure ``channel`` is the bare dial string and ``uniqueid`` is ''."""
 
@@ -118,12 +121,12 @@ class OriginateResult:
     caller_id_name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FullyBooted:
     """The server is ready to take actions (sent right after login, or later after a slow boot)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Shutdown:
     """The server is going away; ``restart`` when Asterisk says it will come back."""
 

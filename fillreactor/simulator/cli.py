@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 
 from fillreactor.simulator.cluster import SimulatedCluster
 from fillreactor.simulator.outcomes import CallTiming
@@ -35,7 +36,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_serve(args))
+    problem = _check(args)
+    if problem:
+        print(f"fillreactor simulate: {problem}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_serve(args))
+    except OSError as error:  # a port in use, an address not on this host: say so, no traceback
+        reason = error.strerror or str(error)
+        print(f"fillreactor simulate: cannot listen on {args.host}: {reason}", file=sys.stderr)
+        return 1
+
+
+def _check(args: argparse.Namespace) -> str:
+    if args.servers < 1:
+        return "--servers must be at least 1"
+    if not 0 <= args.base_port <= 65535 - args.servers:
+        return "--base-port must leave room for one port per server (0 = ephemeral ports)"
+    if args.time_scale <= 0:
+        return "--time-scale must be positive"
+    if args.load_cps < 0 or args.load_max_calls < 0:
+        return "--load-cps and --load-max-calls cannot be negative"
+    if min(args.ring, args.talk, args.vdad_wait) < 0:
+        return "--ring, --talk and --vdad-wait cannot be negative"
+    return ""
 
 
 async def _serve(args: argparse.Namespace) -> int:

@@ -46,3 +46,36 @@ async def test_simulate_prints_servers_accepts_logins_and_exits_0_on_sigint() ->
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_port_in_use_is_a_one_line_error_not_a_traceback() -> None:
+    holder = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
+    port = holder.sockets[0].getsockname()[1]
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "fillreactor",
+            "simulate",
+            "--servers",
+            "1",
+            "--base-port",
+            str(port),
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, error = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        holder.close()
+        await holder.wait_closed()
+    assert process.returncode == 1
+    assert error.decode().startswith("fillreactor simulate: cannot listen on 127.0.0.1:")
+    assert b"Traceback" not in error
+
+
+def test_nonsense_options_are_refused(capsys) -> None:  # type: ignore[no-untyped-def]
+    from fillreactor.cli import main
+
+    assert main(["simulate", "--servers", "0"]) == 2
+    assert main(["simulate", "--time-scale", "0"]) == 2
+    assert main(["simulate", "--ring", "-1"]) == 2
+    assert capsys.readouterr().err.count("fillreactor simulate: ") == 3

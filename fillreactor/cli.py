@@ -12,18 +12,19 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from fillreactor import __version__
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("fillreactor.demo", "run fillreactor against a simulated cluster"),
+    "demo": ("fillreactor.demo", "the core, live, against a simulated cluster (no database yet)"),
     "simulate": ("fillreactor.simulator.cli", "run a simulated Asterisk cluster (AMI servers)"),
     "schema": ("fillreactor.schema.cli", "print or load the VICIdial schema fillreactor works on"),
 }
 
 
-def _module(name: str):  # type: ignore[no-untyped-def]
+def _module(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 

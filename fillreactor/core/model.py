@@ -158,7 +158,8 @@ class _Channel:
         self.gen = gen  # the snapshot generation of the last event that touched this channel
         self.trunk = trunk
         ident = call_id_of(fields.caller_id_name, fields.connected_line_name)
-        self.family, self.call_id = ident if ident is not None else (None, None)
+        self.family: str | None = ident[0] if ident is not None else None
+        self.call_id: str | None = ident[1] if ident is not None else None
         self.key = call_key_of(fields.linkedid, self.call_id, fields.uniqueid)
 
 

@@ -216,10 +216,9 @@ def plan(
             continue
         in_flight_rows = vac_outbalance.get(campaign, EMPTY_COUNTS)
         own = own_outbalance.get(campaign, EMPTY_COUNTS)
+        in_flight: Mapping[str, int] = in_flight_rows
         if own:
             in_flight = {s: max(in_flight_rows.get(s, 0), own.get(s, 0)) for s in {*in_flight_rows, *own}}
-        else:
-            in_flight = in_flight_rows
         balance_in_flight = sum(in_flight.values())
         campaign_corrections: list[Correction] = []
         if balance_in_flight != sum(in_flight_rows.values()):
@@ -280,15 +279,15 @@ def plan(
             perl_temp_avail = server.max_vicidial_trunks - vac_rows - planned_here
             perl_available = max(0, available - in_flight_rows.get(ip, 0))
             perl_dial = min(perl_available, wanted_here, perl_temp_avail, max(0, needed))
+            corrections: tuple[Correction, ...] = ()
             if parity:
-                dial, temp_avail, available, corrections = perl_dial, perl_temp_avail, perl_available, ()
+                dial, temp_avail, available = perl_dial, perl_temp_avail, perl_available
             else:
                 available = max(0, available - in_flight.get(ip, 0))
                 live_used = usage.get(ip, 0)
                 raw_temp_avail = server.max_vicidial_trunks - max(vac_rows, live_used) - planned_here
                 temp_avail = max(0, raw_temp_avail)
                 dial = min(available, wanted_here, temp_avail)
-                corrections = ()
                 if dial != perl_dial:
                     found: list[Correction] = []
                     if perl_temp_avail < 0 or raw_temp_avail < 0:

@@ -251,16 +251,17 @@ _K_ACTION_ID = b"\r\nActionID: "
 
 # Asterisk 12+ writes the channel snapshot in one fixed order (ast_manager_build_channel_state_string),
 # so one regex reads every field we keep in a single C-level pass: about 5x cheaper than a find per field.
+# Possessive quantifiers (3.11+): every run is followed by CRLF, so backtracking never helps.
 _SNAPSHOT = re.compile(
     # the event line, then only what Asterisk puts before a snapshot (so no key occurs earlier)
-    rb"Event: [^\r]*(?:\r\n(?:Privilege|Timestamp|ActionID): [^\r]*){0,3}"
-    rb"\r\nChannel: ([^\r]*)\r\nChannelState: (\d+)\r\nChannelStateDesc: [^\r]*"
-    rb"\r\nCallerIDNum: [^\r]*\r\nCallerIDName: ([^\r]*)\r\nConnectedLineNum: [^\r]*"
-    rb"\r\nConnectedLineName: ([^\r]*)\r\nLanguage: [^\r]*\r\nAccountCode: [^\r]*"
-    rb"\r\nContext: [^\r]*\r\nExten: [^\r]*\r\nPriority: [^\r]*"
-    rb"\r\nUniqueid: ([^\r]+)\r\nLinkedid: ([^\r]*)"
+    rb"Event: [^\r]*+(?:\r\n(?:Privilege|Timestamp|ActionID): [^\r]*+){0,3}"
+    rb"\r\nChannel: ([^\r]*+)\r\nChannelState: (\d++)\r\nChannelStateDesc: [^\r]*+"
+    rb"\r\nCallerIDNum: [^\r]*+\r\nCallerIDName: ([^\r]*+)\r\nConnectedLineNum: [^\r]*+"
+    rb"\r\nConnectedLineName: ([^\r]*+)\r\nLanguage: [^\r]*+\r\nAccountCode: [^\r]*+"
+    rb"\r\nContext: [^\r]*+\r\nExten: [^\r]*+\r\nPriority: [^\r]*+"
+    rb"\r\nUniqueid: ([^\r]++)\r\nLinkedid: ([^\r]*+)"
 )
-_CAUSE = re.compile(rb"\r\nCause: (\d+)\r\nCause-txt: ([^\r]*)")
+_CAUSE = re.compile(rb"\r\nCause: (\d++)\r\nCause-txt: ([^\r]*+)")
 
 
 def _snapshot_channel(frame: bytes, kind: int) -> Event | None:

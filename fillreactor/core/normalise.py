@@ -303,10 +303,8 @@ def _direct_channel(frame: bytes, kind: int) -> Event | None:
     Only the common, well-formed shape is taken here: numeric ChannelState, Uniqueid, Channel and
     CallerIDName present, and at least as many colons as lines (a line without a colon sends the
     frame to the full parse, which reports it). Anything else falls back; both paths agree.
+    Used for the shapes ``_snapshot_channel`` does not take (1.6-11, unusual headers).
     """
-    event = _snapshot_channel(frame, kind)
-    if event is not None:
-        return event
     if frame.count(b":") <= frame.count(b"\r\n"):
         return None
     uniqueid = _raw_value(frame, _K_UNIQUEID)
@@ -360,6 +358,10 @@ _DIRECT_KIND: dict[bytes, int] = {
     b"CoreShowChannel": _ROW,
     b"Status": _ROW,
 }
+# event name -> (full builder, direct-path kind or None): one lookup per frame on the hot path
+_RAW_ROUTES: dict[bytes, tuple[Builder, int | None]] = {
+    name: (build, _DIRECT_KIND.get(name)) for name, build in _RAW_BUILDERS.items()
+}
 
 
 def normalise_raw_full(frame: bytes) -> Event | None:
@@ -379,11 +381,15 @@ def normalise_raw_strict(frame: bytes) -> Event | None:
         return None
     end = frame.find(b"\r", _EVENT_PREFIX_LEN)
     name = frame[_EVENT_PREFIX_LEN:] if end < 0 else frame[_EVENT_PREFIX_LEN:end]
-    build = _RAW_BUILDERS.get(name)
-    if build is None:
+    route = _RAW_ROUTES.get(name)
+    if route is None:
         return None
-    kind = _DIRECT_KIND.get(name)
+    build, kind = route
     if kind is not None:
+        # the Asterisk 12+ shape in one regex first, then a find per field, then the full parse
+        event = _snapshot_channel(frame, kind)
+        if event is not None:
+            return event
         try:
             event = _direct_channel(frame, kind)
         except _NeedsFullParse:

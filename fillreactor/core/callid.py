@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 
 AUTO_DIAL = "V"
 MANUAL_DIAL = "M"
@@ -63,6 +64,9 @@ def lead_id_of(call_id: str) -> int:
     return int(call_id[10:20])
 
 
+# Each call's names recur on every event of its channels (about 8 per channel), so the answer is
+# cached: a hit costs 0.1 us against 1 us for the regex, on the model's hot path. Bounded.
+@lru_cache(maxsize=16384)
 def call_id_of(caller_id_name: str, connected_line_name: str) -> tuple[str, str] | None:
     """(family, id) found in a channel's names: the CallerIDName first, else the ConnectedLineName.
 

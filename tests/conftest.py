@@ -16,13 +16,21 @@ reached the whole run stops with a failure that says how to start MariaDB: never
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import aiomysql
 import pytest
+from hypothesis import HealthCheck, settings
 
 from fillreactor.testing.database import DatabaseUnavailable, Dsn, TestDatabase, connect, create_pool
 from fillreactor.testing.seed import Seeder
+
+# Hypothesis: no per-example deadline (a loaded CI machine is not a failing test); on CI a fixed
+# seed, so a red run can be reproduced exactly and a green one does not depend on luck.
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", parent=settings.get_profile("dev"), derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 # Exit status when the database is missing: "tests failed", so CI goes red rather than green.
 DATABASE_UNAVAILABLE_EXIT_STATUS = 1

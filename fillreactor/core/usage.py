@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+# slots, not frozen, like the events: built on the hot path, and nobody mutates one
+@dataclass(slots=True)
 class UsageChange:
     server: str
     usage_before: int

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
-from fillreactor.core.cluster import ClusterSnapshot, LiveCounts
+from fillreactor.core.cluster import ClusterSnapshot, LiveCounts, TrunkRestriction
 from fillreactor.core.shortage import Demand
 
 
@@ -84,7 +84,7 @@ class PlanEntry:
     calls: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per server asked, frozen ones cost 3x (see events.py)
 class ServerStep:
     """One candidate server's arithmetic for one campaign (the Perl's per-server log line)."""
 
@@ -173,6 +173,7 @@ class Plan:
 
 
 EMPTY_LIVE = LiveCounts()
+MAXIMUM_LIMIT = TrunkRestriction.MAXIMUM_LIMIT
 
 
 def _index_by_campaign(pairs: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:
@@ -201,6 +202,8 @@ def plan(
     vac_outbalance = snapshot.outbalance_by_campaign
     own_outbalance = _index_by_campaign(live.own_outbalance) if live.own_outbalance else {}
     rows_on_server = snapshot.auto_calls.rows_on_server
+    trunks = snapshot.trunks
+    dedicated_on_server = snapshot.dedicated_on_server
     usage = live.usage
     dialable = live.dialable
     planned_on: dict[str, int] = {}  # lines this plan already gave to earlier campaigns
@@ -267,12 +270,15 @@ def plan(
             if not parity and tally >= needed:
                 not_asked = len(candidates) - position
                 break
-            limit = snapshot.maximum_limit(campaign, ip)
-            if limit is not None:
-                available = limit
+            # snapshot.maximum_limit / dedicated_other, inlined: one lookup per step of a hot loop
+            own_trunk = trunks.get((campaign, ip))
+            if own_trunk is not None and own_trunk.restriction is MAXIMUM_LIMIT:
+                available = own_trunk.dedicated_trunks
             else:
-                available = server.max_vicidial_trunks - server.balance_trunks_offlimits
-                available -= snapshot.dedicated_other(campaign, ip)
+                dedicated_other = dedicated_on_server.get(ip, 0)
+                if own_trunk is not None:
+                    dedicated_other -= own_trunk.dedicated_trunks
+                available = server.max_vicidial_trunks - server.balance_trunks_offlimits - dedicated_other
             wanted_here = needed - tally
             planned_here = planned_on.get(ip, 0)
             vac_rows = rows_on_server.get(ip, 0)

@@ -35,12 +35,8 @@ from panoramisk.ami_protocol import AMIProtocol  # noqa: E402
 
 from fillreactor.ami.fast_protocol import FastAMIProtocol  # noqa: E402
 from fillreactor.core.message import AmiFramer, iter_messages  # noqa: E402
+from fillreactor.core.model import ChannelModel  # noqa: E402
 from fillreactor.core.normalise import normalise_raw  # noqa: E402
-
-try:  # written in parallel; the model variants are skipped when it is not there
-    from fillreactor.core.model import ChannelModel
-except ImportError:  # pragma: no cover
-    ChannelModel = None  # type: ignore[assignment,misc]
 
 CAPTURES = sorted((ROOT / "fixtures" / "asterisk22").glob("*.raw"))
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
@@ -210,13 +206,9 @@ async def measure_mix(
     measure("(a) panoramisk AMIProtocol + set handler", lambda: panoramisk_baseline(streams, loop))
     await asyncio.sleep(0)  # let the FullyBooted tasks panoramisk scheduled run
     measure("(b) AmiFramer + normalise_raw", lambda: framer_normalise(streams))
-    if ChannelModel is None:
-        print("  (c) skipped: fillreactor.core.model is not there yet")
-    else:
-        measure("(c) AmiFramer + normalise_raw + ChannelModel.apply", lambda: framer_normalise_model(streams))
+    measure("(c) AmiFramer + normalise_raw + ChannelModel.apply", lambda: framer_normalise_model(streams))
     measure("(d) FastAMIProtocol, trivial sink", lambda: fast_protocol(streams, loop, False))
-    if ChannelModel is not None:
-        measure("(d) FastAMIProtocol, ChannelModel sink", lambda: fast_protocol(streams, loop, True))
+    measure("(d) FastAMIProtocol, ChannelModel sink", lambda: fast_protocol(streams, loop, True))
     await asyncio.sleep(0)
 
 

@@ -261,14 +261,19 @@ class SimulatedCall:
         if connected:
             channel.connected_num, channel.connected_name = self.caller_num, self.caller_name
 
+    def _new_local_pair(self, number: str, context: str, application: str) -> tuple[Channel, Channel]:
+        """A Local pair as Asterisk creates it: ``;1`` Down in ``application``, ``;2`` Ring, announced."""
+        base = f"Local/{number}@{context}-{self.host.new_local_sequence():08x}"
+        one = self._new_channel(base + ";1", context, number, 0)
+        one.application, one.application_data = application, "(Outgoing Line)"
+        two = self._new_channel(base + ";2", context, number, 4)
+        self._emit(channel_event("Newchannel", one))
+        self._emit(channel_event("Newchannel", two))
+        return one, two
+
     def _create_originated_pair(self) -> tuple[Channel, Channel]:
         number, context = self.request.number, self.request.dial_context
-        base = f"Local/{number}@{context}-{self.host.new_local_sequence():08x}"
-        d1 = self._new_channel(base + ";1", context, number, 0)
-        d1.application, d1.application_data = "AppDial2", "(Outgoing Line)"
-        d2 = self._new_channel(base + ";2", context, number, 4)
-        self._emit(channel_event("Newchannel", d1))
-        self._emit(channel_event("Newchannel", d2))
+        d1, d2 = self._new_local_pair(number, context, "AppDial2")
         self._emit(newexten_event(d1, "AppDial2", "(Outgoing Line)"))
         self._set_callerid(d1, connected=False)
         self._emit(channel_event("NewCallerid", d1, CALLING_PRES))
@@ -290,12 +295,7 @@ class SimulatedCall:
         d2.priority, d2.application, d2.application_data = 2, "Dial", f"Local/{trunk}@{TRUNK_CONTEXT},90"
         self._emit(newexten_event(d2, "Dial", d2.application_data))
         self._emit(varset_event(d2, "DIALSTATUS", ""))
-        base = f"Local/{trunk}@{TRUNK_CONTEXT}-{self.host.new_local_sequence():08x}"
-        t1 = self._new_channel(base + ";1", TRUNK_CONTEXT, trunk, 0)
-        t1.application, t1.application_data = "AppDial", "(Outgoing Line)"
-        t2 = self._new_channel(base + ";2", TRUNK_CONTEXT, trunk, 4)
-        self._emit(channel_event("Newchannel", t1))
-        self._emit(channel_event("Newchannel", t2))
+        t1, t2 = self._new_local_pair(trunk, TRUNK_CONTEXT, "AppDial")
         # the Dial leg shows the caller's exten as its number and as its Exten
         t1.caller_num, t1.caller_name, t1.exten = number, self.caller_name, number
         t1.connected_num, t1.connected_name = self.caller_num, self.caller_name

@@ -1,0 +1,494 @@
+"""The reactor's state machine: events, link changes, snapshots and time in; plans out. No I/O.
+
+The async service (``fillreactor.reactor.service``), ``fillreactor replay`` and shadow mode all drive
+this one object, so a decision is made by the same code wherever it is made.
+
+Rules this module keeps:
+
+* **Inputs** are method calls with ``now`` passed in (monotonic seconds): ``on_event`` (a typed AMI
+  event of one server), ``on_link`` (a link state change), ``on_snapshot`` / ``on_stats`` /
+  ``on_lookups`` (store reads), ``tick`` (time passing). Each may mark campaigns *pending*; nothing
+  is planned inside an input, so a burst of events read in one go gives one plan.
+* **Output** is ``next_plan(now)``: a ``PlanDecision`` for the pending campaigns (at most
+  ``max_campaigns_per_slice`` of them, so a full-cluster plan is cut into slices the event loop can
+  interleave), or ``None``. The caller hands its entries to the dialer and reports back with
+  ``call_sent`` (before the Originate bytes leave: it becomes a reservation in the model),
+  ``call_refused`` (the reservation is released at once), ``entry_done`` (the calls of an entry that
+  were not placed).
+* **No line is handed out twice.** Between a plan and the reservation of each of its calls, the
+  planned calls are *in flight to the dialer* (``inflight``): the next plan sees them as used lines
+  and as OUTBALANCE calls in flight, exactly as it will see their reservations a moment later.
+* **Unknown state means no dialing there**: no snapshot yet, a server whose link is not live and
+  resynced, dialing disabled (standby, shadow, dry run, database unreachable: ``dialing`` False).
+  Plans are still made and traced when dialing is off, and their entries are not dispatched.
+* **Demand**: ``live`` computes shortages from the model (TriggerState); for an agent server whose
+  link is down or not resynced, its rows are replaced by that server's fresh
+  ``vicidial_campaign_server_stats`` rows until it is resynced (the trace says so). ``stats`` takes the
+  stats rows for every server, as the Perl FILL does.
+* **Timer trigger** (``trigger == "timer"``): every campaign with demand is pending each
+  ``timer_interval``, and usage changes mark nothing (the Perl's 2.5 s loop, for comparison).
+* A campaign whose last claim found fewer leads than planned is muted for ``hopper_retry`` seconds,
+  so an empty hopper is not claimed from on every event.
+* Every input is traced (``fillreactor.reactor.trace``) when it moved something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
+from types import MappingProxyType
+
+from fillreactor.core.cluster import CampaignServer, ClusterSnapshot, LiveCounts
+from fillreactor.core.events import (
+    ChannelHungUp,
+    Event,
+    OriginateResult,
+    Shutdown,
+)
+from fillreactor.core.model import ChannelModel
+from fillreactor.core.origin import CallOrigin
+from fillreactor.core.planner import Mode, Plan, PlanEntry, PlanStatus, plan
+from fillreactor.core.shortage import Demand
+from fillreactor.core.triggers import ShortageSource, TriggerState, Why
+from fillreactor.core.usage import UsageChange
+from fillreactor.reactor.trace import TraceRecord, TraceSink
+
+# Link states the links report (fillreactor.ami): the reactor maps them onto the model.
+LINK_CONNECTING = "connecting"
+LINK_LOGGED_IN = "logged_in"
+LINK_RESYNC_STARTED = "resync_started"
+LINK_RESYNCED = "resynced"
+LINK_SHUTTING_DOWN = "shutting_down"
+LINK_DOWN = "down"
+
+WHY_TIMER = "timer"
+WHY_STARTUP = "start-up"
+WHY_LINK = "link resynced"
+WHY_RETRY = "hopper retry"
+
+
+@dataclass(frozen=True)
+class PlanDecision:
+    """One plan and what to do with it."""
+
+    plan: Plan
+    campaigns: tuple[str, ...]
+    reasons: Mapping[str, str]
+    dispatch: tuple[PlanEntry, ...]
+    """Entries to hand to the dialer (empty when dialing is off)."""
+    triggered_at: float | None
+    """When the earliest input that made one of these campaigns pending arrived (latency origin)."""
+    planned_at: float
+
+
+@dataclass
+class ReactorCounters:
+    events: int = 0
+    usage_changes: int = 0
+    plans: int = 0
+    plans_empty: int = 0
+    calls_planned: int = 0
+    calls_sent: int = 0
+    calls_refused: int = 0
+    calls_not_placed: int = 0
+    snapshots: int = 0
+    lookups: int = 0
+    shutdowns: int = 0
+    resyncs: int = 0
+    fallbacks: int = 0
+
+
+@dataclass
+class _Pending:
+    reason: str
+    since: float
+
+
+@dataclass
+class ReactorCore:
+    """See the module rules. ``dialing`` is the single switch that lets plans be dispatched."""
+
+    source: ShortageSource = ShortageSource.LIVE
+    trigger: str = "event"
+    timer_interval: float = 2.5
+    hopper_retry: float = 1.0
+    max_campaigns_per_slice: int = 64
+    mode: Mode = Mode.CORRECTED
+    model: ChannelModel = field(default_factory=ChannelModel)
+    trace: TraceSink | None = None
+    started_at: float = 0.0
+    dialing: bool = False
+
+    snapshot: ClusterSnapshot | None = field(default=None, init=False)
+    triggers: TriggerState | None = field(default=None, init=False)
+    inflight: dict[CampaignServer, int] = field(default_factory=dict, init=False)
+    own_calls: dict[str, CampaignServer] = field(default_factory=dict, init=False)
+    counters: ReactorCounters = field(default_factory=ReactorCounters, init=False)
+    _pending: dict[str, _Pending] = field(default_factory=dict, init=False)
+    _stats: Demand = field(default_factory=lambda: Demand.from_pairs(()), init=False)
+    _muted: dict[str, float] = field(default_factory=dict, init=False)
+    _next_timer: float | None = field(default=None, init=False)
+    _dialable: set[str] = field(default_factory=set, init=False)
+    _not_ready: set[str] = field(default_factory=set, init=False)
+
+    # -- inputs: AMI ---------------------------------------------------------------------------
+    def on_event(self, server: str, event: Event, now: float, received_at: float | None = None) -> None:
+        """A typed AMI event read from ``server`` (``received_at``: when its read started)."""
+        self.counters.events += 1
+        changes = self.model.apply(server, event, now)
+        at = now if received_at is None else received_at
+        if isinstance(event, OriginateResult) and not event.success:
+            self._trace(now, "originate", server, "", f"failed reason {event.reason} {event.action_id}")
+        elif isinstance(event, Shutdown):
+            self.counters.shutdowns += 1
+            self._not_ready.add(server)
+            self._trace(now, "link", server, "", f"Shutdown (restart {'yes' if event.restart else 'no'})")
+        if changes:
+            self._on_changes(server, changes, at, now, event)
+        self._sync_dialable(server, at, now)
+
+    def on_link(self, server: str, state: str, now: float, detail: str = "") -> None:
+        """A link state change; ``detail`` is the ActionID for ``resync_started``."""
+        model = self.model
+        if state == LINK_LOGGED_IN:
+            model.set_link(server, True, now)
+            self._not_ready.discard(server)
+        elif state == LINK_RESYNC_STARTED:
+            model.begin_snapshot(server, detail, now)
+        elif state == LINK_RESYNCED:
+            self.counters.resyncs += 1
+        elif state in (LINK_DOWN, LINK_SHUTTING_DOWN):
+            model.set_link(server, False, now)
+            if state == LINK_SHUTTING_DOWN:
+                self._not_ready.add(server)
+        self._trace(now, "link", server, "", f"{state} {detail}".rstrip())
+        self._sync_dialable(server, now, now)
+
+    # -- inputs: the store ---------------------------------------------------------------------
+    def on_snapshot(self, snapshot: ClusterSnapshot, now: float) -> None:
+        if snapshot is self.snapshot:
+            return
+        self.counters.snapshots += 1
+        first = self.snapshot is None
+        self.snapshot = snapshot
+        for server in snapshot.servers:
+            self.model.add_server(server)
+        if first or self.triggers is None:
+            self.triggers = TriggerState(
+                snapshot, self._model_counts(snapshot), source=self.source, demand=self._stats
+            )
+            self._trace(now, "refresh", "", "", f"first snapshot: {len(snapshot.servers)} servers, "
+                        f"{len(snapshot.campaigns)} campaigns")
+            for campaign in self._demand().campaigns():
+                self._mark(campaign, WHY_STARTUP, now)
+            return
+        fired = self.triggers.on_snapshot(snapshot)
+        self._mark_fired(fired, now)
+        if fired:
+            self._trace(now, "refresh", "", "", f"snapshot changed: {len(fired)} campaigns to plan")
+
+    def on_stats(self, rows: Iterable[tuple[str, str, int]], now: float) -> None:
+        """Fresh ``vicidial_campaign_server_stats`` rows ``(campaign, server, shortage)``."""
+        demand = Demand.from_stats(rows)
+        if dict(demand.by_campaign) == dict(self._stats.by_campaign):
+            return
+        old = self._stats
+        self._stats = demand
+        if self.triggers is None:
+            return
+        if self.source is ShortageSource.STATS:
+            self._mark_fired(self.triggers.on_stats(demand), now)
+        else:  # live: only the fallback of servers that are not dialable reads these
+            fallback = self._fallback_servers()
+            for campaign in set(old.by_campaign) | set(demand.by_campaign):
+                before = {s: n for s, n in old.full_servers(campaign).items() if s in fallback}
+                after = {s: n for s, n in demand.full_servers(campaign).items() if s in fallback}
+                if before != after:
+                    self._mark(campaign, Why.SHORTAGE.value, now)
+
+    def on_lookups(self, found: Mapping[str, CallOrigin | str | None], now: float) -> None:
+        self.counters.lookups += 1
+        changes = self.model.resolve_campaigns(dict(found), now)  # type: ignore[arg-type]
+        for server in {c.server for c in changes}:
+            self._on_changes(server, tuple(c for c in changes if c.server == server), now, now, None)
+
+    def pending_lookups(self) -> set[str]:
+        return self.model.pending_lookups()
+
+    # -- inputs: time --------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        changes = self.model.expire(now)
+        for server in {c.server for c in changes}:
+            self._on_changes(server, tuple(c for c in changes if c.server == server), now, now, None)
+        for campaign, until in list(self._muted.items()):
+            if until <= now:
+                del self._muted[campaign]
+                if self.triggers is not None and self._demand().total(campaign) > 0:
+                    self._mark(campaign, WHY_RETRY, now)
+        if self.trigger == "timer" and self.triggers is not None:
+            if self._next_timer is None or now >= self._next_timer:
+                self._next_timer = now + self.timer_interval
+                for campaign in self._demand().campaigns():
+                    self._mark(campaign, WHY_TIMER, now, force=True)
+
+    # -- output --------------------------------------------------------------------------------
+    @property
+    def wants_plan(self) -> bool:
+        return self.triggers is not None and any(c not in self._muted for c in self._pending)
+
+    def next_plan(self, now: float) -> PlanDecision | None:
+        triggers = self.triggers
+        snapshot = self.snapshot
+        if triggers is None or snapshot is None:
+            return None
+        ready = sorted(c for c in self._pending if c not in self._muted)
+        if not ready:
+            return None
+        campaigns = tuple(ready[: self.max_campaigns_per_slice])
+        reasons = {c: self._pending[c].reason for c in campaigns}
+        triggered_at = min(self._pending[c].since for c in campaigns)
+        for campaign in campaigns:
+            del self._pending[campaign]
+        live = self._live_for_plan()
+        result = plan(snapshot, self._demand(), live, campaigns=campaigns, mode=self.mode)
+        triggers.record_plan(result)
+        self.counters.plans += 1
+        dispatch: tuple[PlanEntry, ...] = ()
+        if result.entries and self.dialing:
+            dispatch = result.entries
+            for entry in dispatch:
+                key = (entry.campaign, entry.server)
+                self.inflight[key] = self.inflight.get(key, 0) + entry.calls
+            self.counters.calls_planned += sum(e.calls for e in dispatch)
+        if not result.entries:
+            self.counters.plans_empty += 1
+        self._trace_plan(result, campaigns, reasons, now)
+        return PlanDecision(result, campaigns, MappingProxyType(reasons), dispatch, triggered_at, now)
+
+    # -- feedback from the dialer ----------------------------------------------------------------
+    def call_sent(self, server: str, call_id: str, campaign: str, now: float) -> None:
+        """An Originate for ``call_id`` is about to be written: reserve its line in the model."""
+        self._release_inflight(campaign, server, 1)
+        self.own_calls[call_id] = (campaign, server)
+        self.counters.calls_sent += 1
+        changes = self.model.reserve(server, call_id, campaign, now)
+        if changes:
+            self._on_changes(server, changes, now, now, None)
+
+    def call_refused(self, server: str, call_id: str, message: str, now: float) -> None:
+        """Asterisk answered the Originate with an error (or it could not be sent): release at once."""
+        self.counters.calls_refused += 1
+        failure = OriginateResult(call_id, False, 0, "", "", call_id)
+        changes = self.model.apply(server, failure, now)
+        self.own_calls.pop(call_id, None)
+        self._trace(now, "originate", server, "", f"refused {call_id}: {message}")
+        if "shutting down" in message.lower():
+            self._not_ready.add(server)
+            self._sync_dialable(server, now, now)
+        if changes:
+            self._on_changes(server, changes, now, now, None)
+
+    def entry_done(self, entry: PlanEntry, placed: int, now: float, *, hopper_short: bool = False) -> None:
+        """The dialer finished an entry: ``placed`` of ``entry.calls`` were sent (``call_sent`` each)."""
+        missing = entry.calls - placed
+        if missing > 0:
+            self.counters.calls_not_placed += missing
+            self._release_inflight(entry.campaign, entry.server, missing)
+            if hopper_short and self.hopper_retry > 0:
+                self._muted[entry.campaign] = now + self.hopper_retry
+            self._trace(
+                now, "note", entry.server, entry.campaign, f"{placed} of {entry.calls} placed"
+                + (f"; hopper short, next claim in {self.hopper_retry:g} s" if hopper_short else "")
+            )
+
+    # -- views ---------------------------------------------------------------------------------
+    def demand(self) -> Demand:
+        """The demand the planner fills now (live with stats fallback, or stats)."""
+        return self._demand()
+
+    def dialable_servers(self) -> frozenset[str]:
+        return frozenset(self._dialable)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _model_counts(self, snapshot: ClusterSnapshot) -> LiveCounts:
+        model = self.model
+        usage = {ip: model.usage(ip) for ip in snapshot.servers}
+        campaign_usage = {
+            (campaign, ip): count
+            for ip in snapshot.servers
+            for campaign, count in model.server_view(ip).campaigns.items()
+        }
+        return LiveCounts(usage, campaign_usage, frozenset(self._dialable))
+
+    def _fallback_servers(self) -> set[str]:
+        if self.snapshot is None:
+            return set()
+        return {ip for ip in self.snapshot.servers if ip not in self._dialable}
+
+    def _demand(self) -> Demand:
+        triggers = self.triggers
+        if triggers is None:
+            return Demand.from_pairs(())
+        if self.source is ShortageSource.STATS:
+            return triggers.demand
+        fallback = self._fallback_servers()
+        if not fallback:
+            return triggers.demand
+        pairs = [
+            ((campaign, server), shortage)
+            for campaign, servers in triggers.demand.by_campaign.items()
+            for server, shortage in servers.items()
+            if server not in fallback
+        ]
+        pairs += [
+            ((campaign, server), shortage)
+            for campaign, servers in self._stats.by_campaign.items()
+            for server, shortage in servers.items()
+            if server in fallback
+        ]
+        return Demand.from_pairs(pairs)
+
+    def _live_for_plan(self) -> LiveCounts:
+        assert self.triggers is not None
+        live = self.triggers.live()
+        own: dict[CampaignServer, int] = {}
+        usage = dict(live.usage)
+        for (campaign, server), count in self.inflight.items():
+            if count:
+                own[(campaign, server)] = own.get((campaign, server), 0) + count
+                usage[server] = usage.get(server, 0) + count
+        for key, count in self._own_active().items():
+            own[key] = own.get(key, 0) + count
+        dialable = frozenset(self._dialable)
+        return dc_replace(live, usage=usage, own_outbalance=own, dialable=dialable)
+
+    def _own_active(self) -> dict[CampaignServer, int]:
+        """fillreactor's own OUTBALANCE calls still live or reserved, per (campaign, server)."""
+        counts: dict[CampaignServer, int] = {}
+        gone = []
+        for call_id, key in self.own_calls.items():
+            if _call_active(self.model, key[1], call_id):
+                counts[key] = counts.get(key, 0) + 1
+            else:
+                gone.append(call_id)
+        for call_id in gone:
+            del self.own_calls[call_id]
+        return counts
+
+    def _release_inflight(self, campaign: str, server: str, count: int) -> None:
+        key = (campaign, server)
+        left = self.inflight.get(key, 0) - count
+        if left > 0:
+            self.inflight[key] = left
+        else:
+            self.inflight.pop(key, None)
+
+    def _on_changes(
+        self, server: str, changes: tuple[UsageChange, ...], at: float, now: float, event: Event | None
+    ) -> None:
+        self.counters.usage_changes += len(changes)
+        if self.trace is not None and event is not None:
+            self._trace_event(server, changes, event, now)
+        if self.triggers is None:
+            return
+        fired = self.triggers.on_usage(changes)
+        if self.trigger != "timer":
+            self._mark_fired(fired, at)
+
+    def _sync_dialable(self, server: str, at: float, now: float) -> None:
+        dialable = self.model.dialable(server) and server not in self._not_ready
+        if dialable == (server in self._dialable):
+            return
+        if dialable:
+            self._dialable.add(server)
+        else:
+            self._dialable.discard(server)
+        if self.triggers is None:
+            return
+        fired = self.triggers.set_dialable(server, dialable)
+        self._mark_fired(fired, at)
+        config = self.snapshot.servers.get(server) if self.snapshot is not None else None
+        if self.source is ShortageSource.LIVE and config is not None:
+            # this server's demand switches between live counts and its stats rows: replan its campaigns
+            affected = set(self.snapshot.campaigns_on_server.get(server, ())) if self.snapshot else set()
+            affected |= {c for c, servers in self._stats.by_campaign.items() if server in servers}
+            for campaign in sorted(affected):
+                self._mark(campaign, WHY_LINK, at)
+            if not dialable and affected:
+                self.counters.fallbacks += 1
+                self._trace(now, "note", server, "", f"not dialable: demand of {len(affected)} campaigns "
+                            "falls back to its vicidial_campaign_server_stats rows")
+        self._trace(now, "link", server, "", "dialable" if dialable else "not dialable")
+
+    def _mark_fired(self, fired: Iterable[str], at: float) -> None:
+        triggers = self.triggers
+        reasons = triggers.last_reasons if triggers is not None else {}
+        for campaign in fired:
+            why = reasons.get(campaign)
+            self._mark(campaign, why.value if isinstance(why, Why) else "changed", at)
+
+    def _mark(self, campaign: str, reason: str, at: float, *, force: bool = False) -> None:
+        if self.trigger == "timer" and not force:
+            return
+        pending = self._pending.get(campaign)
+        if pending is None:
+            self._pending[campaign] = _Pending(reason, at)
+            self._trace(at, "threshold", "", campaign, reason)
+        elif at < pending.since:
+            pending.since = at
+
+    # -- trace ---------------------------------------------------------------------------------
+    def _trace(self, now: float, kind: str, server: str, campaign: str, detail: str) -> None:
+        if self.trace is not None:
+            self.trace(TraceRecord(round(now - self.started_at, 3), kind, server, campaign, detail))
+
+    def _trace_event(self, server: str, changes: tuple[UsageChange, ...], event: Event, now: float) -> None:
+        name = type(event).__name__
+        channel = getattr(event, "channel", "")
+        call = getattr(event, "caller_id_name", "") or getattr(event, "connected_line_name", "")
+        first = changes[0]
+        campaigns = " ".join(
+            f"{c.campaign} {c.campaign_before}->{c.campaign_after}" for c in changes if c.campaign is not None
+        )
+        text = f"{name} {channel} {call}".rstrip() + f" usage {first.usage_before}->{changes[-1].usage_after}"
+        if isinstance(event, ChannelHungUp):
+            text += f" cause {event.cause}"
+        if campaigns:
+            text += f" ({campaigns})"
+        self._trace(now, "event", server, "", text)
+
+    def _trace_plan(
+        self, result: Plan, campaigns: tuple[str, ...], reasons: Mapping[str, str], now: float
+    ) -> None:
+        if self.trace is None:
+            return
+        if result.status is not PlanStatus.PLANNED:
+            self._trace(now, "plan", "", "", result.status.value)
+            return
+        for campaign_plan in result.campaigns:
+            calls = ", ".join(
+                f"{e.server} +{e.calls}" for e in result.entries if e.campaign == campaign_plan.campaign
+            )
+            head = (
+                f"shortage {campaign_plan.shortage} in flight {campaign_plan.balance_in_flight} "
+                f"needed {campaign_plan.needed} -> {calls or 'no calls'}"
+                + ("" if self.dialing or not calls else " (not dialing)")
+            )
+            self._trace(now, "plan", "", campaign_plan.campaign, head)
+            for line in campaign_plan.explain()[1:]:
+                self._trace(now, "plan", "", campaign_plan.campaign, "  " + line.strip())
+
+
+def _call_active(model: ChannelModel, server: str, call_id: str) -> bool:
+    """Whether a call id is reserved or carried by a live channel on ``server``."""
+    active = getattr(model, "call_active", None)
+    if active is not None:
+        return bool(active(server, call_id))
+    view = model.server_view(server)  # pragma: no cover - until the model offers call_active
+    if call_id in view.reserved_call_ids:
+        return True
+    return any(
+        call_id in (ch.caller_id_name[:20], ch.connected_line_name[:20])
+        for ch in model.live_channels(server).values()
+    )

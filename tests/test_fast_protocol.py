@@ -260,3 +260,88 @@ async def test_awaited_originate_response_resolves_its_action(fake_asterisk) -> 
         assert protocol.action_errors == 1 and not protocol.closed
     finally:
         manager.close()
+
+
+class _Transport:
+    """Just enough of an asyncio transport for a protocol fed by hand."""
+
+    def __init__(self) -> None:
+        self.closing = False
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+
+class _Replies:
+    """An ``ActionReplies`` that takes the ActionIDs it was given."""
+
+    def __init__(self, *action_ids: str) -> None:
+        self.waiting = set(action_ids)
+        self.taken: list[tuple[str, bytes]] = []
+
+    def __len__(self) -> int:
+        return len(self.waiting)
+
+    def take(self, action_id: str, frame: bytes) -> bool:
+        if action_id not in self.waiting:
+            return False
+        self.waiting.discard(action_id)
+        self.taken.append((action_id, frame))
+        return True
+
+
+def test_the_timed_sink_gets_every_event_with_the_start_time_of_its_read() -> None:
+    protocol = FastAMIProtocol()
+    protocol.connection_made(_Transport())
+    ticks = iter([10.0, 20.0])
+    protocol.clock = lambda: next(ticks)
+    got: list[tuple[Event, float]] = []
+    protocol.timed_sink = lambda event, read_at: got.append((event, read_at))
+    protocol.on_event = lambda event: pytest.fail("the plain sink is not used when a timed one is set")
+    replies = _Replies("own-1")
+    protocol.replies = replies
+    controls: list[Event] = []
+    protocol.on_control = controls.append
+    row = (
+        b"Event: CoreShowChannel\r\nActionID: own-1\r\nChannel: SIP/a-1\r\nChannelState: 6\r\n"
+        b"ChannelStateDesc: Up\r\nCallerIDNum: 1\r\nCallerIDName: V1126101010000000123\r\n"
+        b"ConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\n"
+        b"Uniqueid: 5.1\r\nLinkedid: 5.0\r\n\r\n"
+    )
+    reply = (
+        b"Response: Success\r\nActionID: own-1\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n"
+    )
+    complete = (
+        b"Event: CoreShowChannelsComplete\r\nActionID: own-1\r\nEventList: Complete\r\nListItems: 1\r\n\r\n"
+    )
+    booted = b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n"
+    protocol.data_received(BANNER + reply + row[:50])
+    protocol.data_received(row[50:] + complete + booted)
+    # the response went to its owner; the row and the Complete event of its action to the sink
+    assert [action_id for action_id, _frame in replies.taken] == ["own-1"]
+    assert [(type(e).__name__, at) for e, at in got] == [
+        ("SnapshotRow", 20.0),
+        ("SnapshotEnd", 20.0),
+        ("FullyBooted", 20.0),
+    ]
+    assert controls == [FullyBooted()]
+
+
+def test_on_lost_is_called_once_even_without_a_manager() -> None:
+    protocol = FastAMIProtocol()
+    protocol.connection_made(_Transport())
+    lost: list[object] = []
+    protocol.on_lost = lost.append
+    error = ConnectionResetError("reset")
+    protocol.connection_lost(error)  # panoramisk's own would raise: factory is None
+    protocol.connection_lost(None)
+    assert lost == [error] and protocol.closed and protocol.frame_errors == 0

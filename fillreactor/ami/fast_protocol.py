@@ -31,14 +31,27 @@ Rules this module keeps (what it changes against panoramisk's ``AMIProtocol`` an
 * The banner sets ``self.version`` and is logged as panoramisk does. ``save_stream`` gets the raw
   bytes when it is a file-like object with ``write`` (panoramisk's path variant writes bytes to a
   text file and is not supported).
+
+Hooks for an owner that bypasses panoramisk's action futures (``fillreactor.ami.link`` does):
+
+* ``timed_sink``, when set, replaces ``on_event``: it is called as ``timed_sink(event, read_at)``,
+  ``read_at`` being ``clock()`` read once when the ``data_received`` call that carried the event
+  started (for reaction-latency measurement). Same cost per event as the plain sink.
+* ``replies`` (an ``ActionReplies``: ``take(action_id, frame) -> bool``): a response frame whose
+  ActionID it takes goes to it and not to panoramisk. Events are never offered to it, so the rows
+  and OriginateResponses of such actions reach the sink like every other event.
+* ``on_control(event)`` sees FullyBooted and Shutdown after the sink, before panoramisk does.
+* ``on_lost(exc)`` is called exactly once, when the connection is lost (whoever closed it), even
+  before panoramisk's Manager has attached itself (``factory`` None: panoramisk would raise there).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from panoramisk import utils as panoramisk_utils
 from panoramisk.ami_protocol import AMIProtocol
@@ -49,9 +62,20 @@ from fillreactor.core.message import DEFAULT_MAX_MESSAGE_BYTES, AmiFramer
 from fillreactor.core.normalise import Normaliser, event_name, normalise_fields
 
 EventSink = Callable[[Event], object]
+TimedEventSink = Callable[[Event, float], object]
+
+
+class ActionReplies(Protocol):
+    """Who takes the responses to actions sent outside panoramisk (``fillreactor.ami.actions``)."""
+
+    def __len__(self) -> int: ...
+
+    def take(self, action_id: str, frame: bytes) -> bool: ...
+
 
 _EVENT_PREFIX = b"Event: "
 _ACTION_ID_LINE = b"\r\nActionID: "
+_ACTION_ID_FIRST = b"ActionID: "
 _WIRE_EOL = "\r\n"
 # Log the first few sink failures in full, then one in LOG_EVERY, so a broken sink cannot flood logs.
 _LOG_FIRST = 5
@@ -74,6 +98,12 @@ class FastAMIProtocol(AMIProtocol):
     ) -> None:
         super().__init__()
         self.on_event = on_event
+        self.timed_sink: TimedEventSink | None = None
+        self.clock: Callable[[], float] = time.monotonic
+        self.replies: ActionReplies | None = None
+        self.on_control: Callable[[Event], object] | None = None
+        self.on_lost: Callable[[Exception | None], object] | None = None
+        self.closed = False
         self.extra_dispatch_names = extra_dispatch_names
         self.normaliser = Normaliser()
         self.framer = AmiFramer(max_message_bytes=max_message_bytes)
@@ -93,6 +123,7 @@ class FastAMIProtocol(AMIProtocol):
         self.framer = AmiFramer(max_message_bytes=self.framer.max_message_bytes)
 
     def data_received(self, data: bytes) -> None:
+        read_at = self.clock()
         try:
             frames = self.framer.feed(data)
             if self.version is None and self.framer.banner:
@@ -101,13 +132,18 @@ class FastAMIProtocol(AMIProtocol):
         except Exception as exc:  # pragma: no cover - the framer does not raise; belt and braces
             self._failure("frame", exc, data[:60])
             return
-        sink = self._sink()
+        timed = self.timed_sink
+        sink = None if timed is not None else self._sink()
         responses = self.responses
+        replies = self.replies
         feed_frame = self.normaliser.feed_frame
         for frame in frames:
             try:
                 if not frame.startswith(_EVENT_PREFIX):
-                    self._to_panoramisk(frame)  # a response
+                    # a response: ours (sent outside panoramisk) or one of panoramisk's actions
+                    if replies and self._take_reply(frame, replies):
+                        continue
+                    self._to_panoramisk(frame)
                     continue
                 if responses and self._awaited(frame, responses):
                     self._to_panoramisk(frame)
@@ -120,16 +156,46 @@ class FastAMIProtocol(AMIProtocol):
             except Exception as exc:
                 self._failure("frame", exc, frame[:60])
                 continue
-            if sink is not None:
+            if timed is not None:
+                try:
+                    timed(event, read_at)
+                except Exception as exc:
+                    self._sink_failed(exc, event)
+            elif sink is not None:
                 try:
                     sink(event)
                 except Exception as exc:
                     self._sink_failed(exc, event)
             if isinstance(event, self._dispatched_types):
-                try:
-                    self._to_panoramisk(frame)
-                except Exception as exc:
-                    self._failure("frame", exc, frame[:60])
+                self._control(event, frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """panoramisk's ``connection_lost`` without its crash when no Manager is attached yet."""
+        try:
+            if not self.closed:
+                self.close()
+                if self.factory is not None:
+                    self.factory.connection_lost(exc)
+        except Exception as error:
+            self._failure("connection_lost", error, exc)
+        hook, self.on_lost = self.on_lost, None
+        if hook is not None:
+            try:
+                hook(exc)
+            except Exception as error:
+                self._failure("on_lost", error, exc)
+
+    def _control(self, event: Event, frame: bytes) -> None:
+        control = self.on_control
+        if control is not None:
+            try:
+                control(event)
+            except Exception as exc:
+                self._failure("control", exc, frame[:60])
+        try:
+            self._to_panoramisk(frame)
+        except Exception as exc:
+            self._failure("frame", exc, frame[:60])
 
     # -- the panoramisk path ---------------------------------------------------------------------
     def _to_panoramisk(self, frame: bytes) -> None:
@@ -148,15 +214,28 @@ class FastAMIProtocol(AMIProtocol):
             self._action_failed(message, exc)
 
     @staticmethod
-    def _awaited(frame: bytes, responses: dict[str, Any]) -> bool:
-        """True when the event carries the ActionID of a pending action."""
+    def _action_id_of(frame: bytes) -> str | None:
+        """The ActionID of a frame, read from its bytes, or None."""
         start = frame.find(_ACTION_ID_LINE)
-        if start < 0:
-            return False
-        start += len(_ACTION_ID_LINE)
+        if start >= 0:
+            start += len(_ACTION_ID_LINE)
+        elif frame.startswith(_ACTION_ID_FIRST):  # a response may start with its ActionID
+            start = len(_ACTION_ID_FIRST)
+        else:
+            return None
         end = frame.find(b"\r\n", start)
         action_id = frame[start:] if end < 0 else frame[start:end]
-        return action_id.decode("utf-8", "replace").strip() in responses
+        return action_id.decode("utf-8", "replace").strip()
+
+    @classmethod
+    def _awaited(cls, frame: bytes, responses: dict[str, Any]) -> bool:
+        """True when the event carries the ActionID of a pending panoramisk action."""
+        action_id = cls._action_id_of(frame)
+        return action_id is not None and action_id in responses
+
+    def _take_reply(self, frame: bytes, replies: ActionReplies) -> bool:
+        action_id = self._action_id_of(frame)
+        return action_id is not None and replies.take(action_id, frame)
 
     def _matching_action(self, message: Message) -> Any:
         action = self.responses.get(message.id)

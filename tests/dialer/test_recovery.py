@@ -1,0 +1,107 @@
+"""Start-up recovery of stale VDFC_ claims (issue 7 point 5): released, or finished when the call went out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dialer_helpers import B1, B2, CAMPAIGN, HOST, NOW, Call, assert_calls, call_id, fill_cluster, hopper_rows
+
+from fillreactor.dialer import recover_stale_claims
+
+COLUMNS = ["hopper_id", "lead_id", "campaign_id", "status", "user"]
+
+
+async def originate_row(seed, lead_id: int, entry_date) -> None:
+    """The vicidial_manager Originate row a FILL call leaves (spec 5.4), for a lead."""
+    await seed.insert(
+        "vicidial_manager",
+        entry_date=entry_date,
+        status="SENT",
+        response="N",
+        server_ip=B1,
+        action="Originate",
+        callerid=call_id(entry_date, lead_id),
+        cmd_line_k=f"VDACnote: {CAMPAIGN}|{lead_id}|1|3125550000|OUTBALANCE|MAIN|50|{HOST}|CAMPAIGN_CID",
+    )
+
+
+async def stale_hopper(seed) -> None:
+    """Rows as a crash leaves them: lead 1 QUEUE (claimed, never written); lead 2 INCALL with its
+    Originate written; lead 3 INCALL without; lead 4 INCALL whose only Originate is 2 hours old (another
+    call); lead 5 claimed by the local dialer (VDAD_, not ours); lead 6 READY."""
+    await fill_cluster(seed, leads=6)
+    for lead, status, user in (
+        (1, "QUEUE", f"VDFC_{B1}"),
+        (2, "INCALL", f"VDFC_{B1}"),
+        (3, "INCALL", f"VDFC_{B2}"),
+        (4, "INCALL", f"VDFC_{B2}"),
+        (5, "QUEUE", f"VDAD_{HOST}"),
+    ):
+        await seed.execute(
+            "UPDATE vicidial_hopper SET status = %s, user = %s WHERE lead_id = %s", (status, user, lead)
+        )
+    await originate_row(seed, 2, NOW - timedelta(seconds=30))
+    await originate_row(seed, 4, NOW - timedelta(hours=2))
+
+
+async def test_stale_claims_are_released_or_finished(store_db, seed) -> None:
+    await stale_hopper(seed)
+    recovery = await recover_stale_claims(store_db, now=NOW, min_age=0)
+    assert sorted(c.lead_id for c in recovery.released) == [1, 3, 4]
+    assert [c.lead_id for c in recovery.deleted] == [2]
+    # released as VICIdial's scripts release rows: READY, user '' (AST_VDhopper.pl 964)
+    assert await seed.rows("vicidial_hopper", columns=COLUMNS, order_by="hopper_id") == hopper_rows(
+        (1, 1, "READY", ""),
+        (3, 3, "READY", ""),
+        (4, 4, "READY", ""),
+        (5, 5, "QUEUE", f"VDAD_{HOST}"),
+        (6, 6, "READY", None),
+    )
+
+
+async def test_only_claims_unchanged_after_the_age_are_stale(store_db, seed) -> None:
+    # no hopper timestamp: a claim is stale when it is still there, unchanged, min_age later. Meanwhile
+    # (another FILL still working) lead 1's row is dialed and deleted and lead 3's becomes QUEUE again.
+    await stale_hopper(seed)
+    waited: list[float] = []
+
+    async def meanwhile(seconds: float) -> None:
+        waited.append(seconds)
+        await seed.execute("DELETE FROM vicidial_hopper WHERE lead_id = 1")
+        await seed.execute("UPDATE vicidial_hopper SET status = 'QUEUE' WHERE lead_id = 3")
+
+    recovery = await recover_stale_claims(store_db, now=NOW, min_age=30, sleep=meanwhile)
+    assert waited == [30]
+    assert [c.lead_id for c in recovery.released] == [4]
+    assert [c.lead_id for c in recovery.deleted] == [2]
+    assert await seed.rows("vicidial_hopper", columns=COLUMNS, order_by="hopper_id") == hopper_rows(
+        (3, 3, "QUEUE", f"VDFC_{B2}"),
+        (4, 4, "READY", ""),
+        (5, 5, "QUEUE", f"VDAD_{HOST}"),
+        (6, 6, "READY", None),
+    )
+
+
+async def test_a_pass_recovers_first_and_dials_the_released_leads(one_pass, seed) -> None:
+    # the pass releases lead 1 (QUEUE) and lead 3 (INCALL, no Originate), deletes lead 2's row, and its
+    # claim (priority 0, hopper_id order) then takes 1, 3, 4, 6 for the shortage of 6 (lead 5 is VDAD's)
+    await stale_hopper(seed)
+    # keep only lead 2's Originate row (lead 4's is 2 hours old: not this call's anyway)
+    await seed.execute("DELETE FROM vicidial_manager WHERE callerid LIKE %s", ("%0000000004",))
+    result = await one_pass.run()
+    assert result.code == 0, result.text
+    assert "recovered stale claims: 3 released to READY, 1 deleted" in result.text
+    calls = [Call(n, B1, f"312555{n - 1:04d}") for n in (1, 3, 4, 6)]
+    existing = await seed.rows("vicidial_manager", order_by="man_id")
+    assert [r["callerid"] for r in existing[:1]] == [call_id(NOW - timedelta(seconds=30), 2)]
+    assert_calls_after_recovery(result, calls)
+    assert result.tables.hopper == hopper_rows((5, 5, "QUEUE", f"VDAD_{HOST}"))
+
+
+def assert_calls_after_recovery(result, calls) -> None:
+    # the recovery's own Originate row (lead 2) is man_id 1; the pass's rows follow
+    tables = result.tables
+    tables.manager = tables.manager[1:]
+    for n, row in enumerate(tables.manager, start=1):
+        row["man_id"] = n
+    assert_calls(tables, calls, NOW, result.window)

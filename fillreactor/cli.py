@@ -18,6 +18,7 @@ from fillreactor import __version__
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("fillreactor.service.run", "the FILL dialer service (or one pass with --once)"),
     "demo": ("fillreactor.demo", "the core, live, against a simulated cluster (no database yet)"),
     "simulate": ("fillreactor.simulator.cli", "run a simulated Asterisk cluster (AMI servers)"),
     "schema": ("fillreactor.schema.cli", "print or load the VICIdial schema fillreactor works on"),

@@ -26,3 +26,8 @@ def test_parse_benchmark_prints_every_path_for_both_mixes() -> None:
 def test_plan_benchmark_prints_percentiles() -> None:
     out = run_bench("plan", "-n=3")
     assert "plan, 1 triggered campaign" in out and "p50" in out and "p99" in out
+
+
+def test_dial_statements_benchmark_prints_its_figure() -> None:
+    out = run_bench("dial_statements", "--calls=12", "--servers=2", "--campaigns=2", "--cps=1000")
+    assert out.count(" per placed call  [") == 2 and "the Perl FILL: 14.9" in out

@@ -16,14 +16,27 @@ Rules this module keeps:
   Newchannel).
 * **Dialer call** = a call (key) with at least one live channel whose CallerIDName, else
   ConnectedLineName, is a VICIdial call id (``callid.call_id_of``). A call is counted once per
-  family it carries (V, M, Y, DC, RA); only ``V`` calls are line usage.
-* **Campaign.** A V call's campaign is that of its *primary* id (the smallest V id among its
-  channels; normally there is exactly one). It comes from ``reserve`` (our own originates) or from
-  one lookup (``pending_lookups`` then ``resolve_campaigns``; ``None`` = not found, never asked
-  again). Each call remembers the campaign it was counted under, so later cache changes cannot
-  unbalance the counts.
-* **Line usage** of a server = its V calls + its open reservations. ``campaign_usage`` counts the
-  same two things for one campaign.
+  family it carries (V, M, Y, DC, RA), for reporting; only ``V`` calls can be line usage here
+  (every other family is counted from its ``vicidial_auto_calls`` rows: ``core/lines.py``).
+* **Origin.** A V call's origin (campaign, server it was placed on, call type: ``CallOrigin``) is
+  that of its *primary* id (the smallest V id among its channels; normally there is exactly one).
+  It comes from ``reserve`` (our own originates: this server, OUTBALANCE) or from one lookup
+  (``pending_lookups`` then ``resolve_campaigns``; ``None`` = no row, never asked again; a plain
+  campaign string = the server is not known). Each call remembers how it was counted, so later
+  cache changes cannot unbalance the counts.
+* **Where a V call counts** (VICIdial counts a call's row on its ``server_ip`` only):
+
+  ==========================================  ===================================================
+  origin of the primary id                    on the server the channels are seen on
+  ==========================================  ===================================================
+  placed on this server, or server unknown    a line, and a call of its campaign
+  placed on another server                    nothing (the IAX2 leg of a call bridged to an agent
+                                              here; the server it was placed on counts it)
+  pending lookup, or looked up and no row     a line, no campaign (counted where seen)
+  ==========================================  ===================================================
+
+* **Line usage** of a server = its V calls that count here + its open reservations.
+  ``campaign_usage`` counts the same two things for one campaign.
 * **Reservations** (an originate sent, its channels not seen yet) end in exactly one of:
 
   =====================================================  ================================
@@ -88,6 +101,9 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from fillreactor.core.cluster import LiveCounts
+from fillreactor.core.origin import CallOrigin
 
 from .callid import AUTO_DIAL, INBOUND, MANUAL_DIAL, RING_AGENT, THREE_WAY, call_id_of
 from .channels import DEFAULT_CLASSIFIER, TrunkClassifier
@@ -164,7 +180,7 @@ class _Channel:
 
 
 class _Call:
-    __slots__ = ("campaign", "families", "ids", "key", "members", "pending", "primary", "server")
+    __slots__ = ("campaign", "counted", "families", "ids", "key", "members", "pending", "primary", "server")
 
     def __init__(self, server: _Server, key: str) -> None:
         self.server = server
@@ -174,6 +190,7 @@ class _Call:
         self.families: dict[str, int] = {}  # family -> distinct ids of that family in this call
         self.primary: str | None = None  # smallest V id: the one the campaign is read from
         self.campaign: str | None = None  # campaign this call is counted under (None: none)
+        self.counted = False  # counted as a line of this server (see "Where a V call counts")
         self.pending = False  # primary awaits a campaign lookup
 
 
@@ -201,6 +218,7 @@ class _Server:
         "tombstones",
         "touched",
         "trunk_channels",
+        "v_lines",
     )
 
     def __init__(self, name: str) -> None:
@@ -214,6 +232,7 @@ class _Server:
         self.campaign_counts: dict[str, int] = {}
         self.id_refs: dict[str, int] = {}  # call id -> live channels carrying it
         self.trunk_channels = 0
+        self.v_lines = 0  # V calls counted as lines here
         self.touched: dict[str, int] = {}  # campaign -> count before the current mutation
         self.link_live = False
         self.link_changed_at: float | None = None
@@ -229,7 +248,7 @@ class _Server:
 
     @property
     def usage(self) -> int:
-        return self.family_counts[AUTO_DIAL] + len(self.reservations)
+        return self.v_lines + len(self.reservations)
 
     def bump_campaign(self, campaign: str, delta: int) -> None:
         counts = self.campaign_counts
@@ -287,7 +306,8 @@ class ServerView:
     reserved_call_ids: tuple[str, ...]
     dialer_calls: Mapping[str, int]  # family -> calls (V, M, Y, DC, RA)
     campaigns: Mapping[str, int]  # campaign -> campaign_usage (live V calls + reservations)
-    pending_campaign: int  # live V calls whose campaign is not known (pending or not found)
+    pending_campaign: int  # live V calls counted here whose campaign is not known (pending or not found)
+    placed_elsewhere: int  # live V calls seen here that were placed on another server (not counted)
     calls: int  # distinct call keys with a live channel, dialer or not
     channels: int
     trunk_channels: int
@@ -317,7 +337,7 @@ class ChannelModel:
         self.tombstone_ttl = tombstone_ttl
         self.max_cached_campaigns = max_cached_campaigns
         self._servers: dict[str, _Server] = {}
-        self._campaign_of: OrderedDict[str, str | None] = OrderedDict()  # call id -> campaign
+        self._origin_of: OrderedDict[str, CallOrigin | None] = OrderedDict()  # call id -> origin
         self._unresolved: dict[str, list[_Call]] = {}  # V id -> live calls awaiting its campaign
         self._handlers: dict[type, Callable[..., tuple[UsageChange, ...]]] = {
             ChannelCreated: self._on_channel,
@@ -376,6 +396,25 @@ class ChannelModel:
     def pending_lookups(self) -> set[str]:
         return set(self._unresolved)
 
+    def has_pending_lookups(self) -> bool:
+        """Any live call waiting for its campaign (O(1): asked after every event)."""
+        return bool(self._unresolved)
+
+    def awaits_campaign(self, server: str) -> bool:
+        """Does ``server`` have a live V call whose campaign lookup has not answered yet?
+
+        O(calls awaiting a lookup): only the ids of the last few milliseconds' new calls.
+        """
+        srv = self._servers.get(server)
+        if srv is None or not self._unresolved:
+            return False
+        return any(call.server is srv for calls in self._unresolved.values() for call in calls)
+
+    def call_active(self, server: str, call_id: str) -> bool:
+        """Is ``call_id`` reserved on ``server`` or carried by one of its live channels?"""
+        srv = self._servers.get(server)
+        return srv is not None and (call_id in srv.reservations or bool(srv.id_refs.get(call_id)))
+
     def live_channels(self, server: str) -> dict[str, ChannelFields]:
         """The live channels of a server as the model sees them, by Uniqueid (for reports and tests)."""
         srv = self._servers.get(server)
@@ -390,13 +429,30 @@ class ChannelModel:
 
     def campaign_of(self, call_id: str) -> str | None:
         """The cached campaign of a call id (None when unknown or not found)."""
-        campaign = self._campaign_of.get(call_id)
-        return campaign if isinstance(campaign, str) else None
+        origin = self._origin_of.get(call_id)
+        return origin.campaign_id or None if origin is not None else None
+
+    def origin_of(self, call_id: str) -> CallOrigin | None:
+        """The cached origin of a call id (None when unknown or not found)."""
+        return self._origin_of.get(call_id)
+
+    def counts(self) -> LiveCounts:
+        """Every server's usage and campaign usage, and the dialable servers, as ``LiveCounts``."""
+        usage = {name: srv.usage for name, srv in self._servers.items()}
+        campaign_usage = {
+            (campaign, name): n
+            for name, srv in self._servers.items()
+            for campaign, n in srv.campaign_counts.items()
+            if n
+        }
+        dialable = frozenset(n for n, srv in self._servers.items() if srv.link_live and srv.snapshot_loaded)
+        return LiveCounts(usage, campaign_usage, dialable)
 
     def server_view(self, server: str) -> ServerView:
         srv = self._servers.get(server) or _Server(server)
-        pending_campaign = sum(
-            1 for call in srv.calls.values() if call.primary is not None and call.campaign is None
+        pending_campaign = sum(1 for call in srv.calls.values() if call.counted and call.campaign is None)
+        placed_elsewhere = sum(
+            1 for call in srv.calls.values() if call.primary is not None and not call.counted
         )
         return ServerView(
             server=server,
@@ -406,6 +462,7 @@ class ChannelModel:
             dialer_calls=dict(srv.family_counts),
             campaigns=dict(srv.campaign_counts),
             pending_campaign=pending_campaign,
+            placed_elsewhere=placed_elsewhere,
             calls=len(srv.calls),
             channels=len(srv.channels),
             trunk_channels=srv.trunk_channels,
@@ -545,7 +602,9 @@ class ChannelModel:
         """An Originate carrying ``call_id`` for ``campaign`` was sent to ``server``."""
         srv = self._server(server)
         usage_before = {srv: srv.usage}
-        self._learn_campaign(call_id, campaign, usage_before, overwrite=True)
+        self._learn_campaign(
+            call_id, CallOrigin(campaign, server, "OUTBALANCE"), usage_before, overwrite=True
+        )
         if not srv.id_refs.get(call_id):  # else its channels are already here: the live call counts
             previous = srv.reservations.pop(call_id, None)
             if previous is not None:
@@ -555,31 +614,42 @@ class ChannelModel:
             srv.bump_campaign(campaign, +1)
         return self._report_all(usage_before)
 
-    def resolve_campaigns(self, found: Mapping[str, str | None], now: float) -> tuple[UsageChange, ...]:
-        """Lookup results: call id -> campaign, or None when looked up and not found."""
+    def resolve_campaigns(
+        self, found: Mapping[str, CallOrigin | str | None], now: float
+    ) -> tuple[UsageChange, ...]:
+        """Lookup results: call id -> its origin (``lookup_call_origins``), or None when looked up
+        and not found. A plain campaign string means "server not known": counted where seen."""
         usage_before: dict[_Server, int] = {}
-        for call_id, campaign in found.items():
-            self._learn_campaign(call_id, campaign, usage_before, overwrite=False)
+        for call_id, origin in found.items():
+            if isinstance(origin, str):
+                origin = CallOrigin(origin, "", "")
+            self._learn_campaign(call_id, origin, usage_before, overwrite=False)
         return self._report_all(usage_before)
 
     def _learn_campaign(
-        self, call_id: str, campaign: str | None, usage_before: dict[_Server, int], overwrite: bool
+        self, call_id: str, origin: CallOrigin | None, usage_before: dict[_Server, int], overwrite: bool
     ) -> None:
-        """Cache a call id's campaign and count the live calls that were waiting for it."""
-        cache = self._campaign_of
-        if call_id in cache and (not overwrite or cache[call_id] == campaign):
+        """Cache a call id's origin and count the live calls that were waiting for it."""
+        cache = self._origin_of
+        if call_id in cache and (not overwrite or cache[call_id] == origin):
             return
-        cache[call_id] = campaign
+        cache[call_id] = origin
         cache.move_to_end(call_id)
         while len(cache) > self.max_cached_campaigns:
             cache.popitem(last=False)
         for call in self._unresolved.pop(call_id, ()):
             call.pending = False
-            if campaign is not None:
-                srv = call.server
+            if origin is None:
+                continue  # no row: stays a line where seen, with no campaign
+            srv = call.server
+            if origin.server_ip and origin.server_ip != srv.name:
                 usage_before.setdefault(srv, srv.usage)
-                call.campaign = campaign
-                srv.bump_campaign(campaign, +1)
+                call.counted = False
+                srv.v_lines -= 1
+            elif origin.campaign_id:
+                usage_before.setdefault(srv, srv.usage)
+                call.campaign = origin.campaign_id
+                srv.bump_campaign(origin.campaign_id, +1)
 
     @staticmethod
     def _report_all(usage_before: dict[_Server, int]) -> tuple[UsageChange, ...]:
@@ -704,6 +774,8 @@ class ChannelModel:
     def _set_primary(self, call: _Call, call_id: str | None) -> None:
         srv = call.server
         if call.primary is not None:
+            if call.counted:
+                srv.v_lines -= 1
             if call.campaign is not None:
                 srv.bump_campaign(call.campaign, -1)
             elif call.pending:
@@ -712,13 +784,17 @@ class ChannelModel:
                     waiting.remove(call)
                     if not waiting:
                         del self._unresolved[call.primary]
-        call.primary, call.campaign, call.pending = call_id, None, False
+        call.primary, call.campaign, call.pending, call.counted = call_id, None, False, False
         if call_id is None:
             return
-        campaign = self._campaign_of.get(call_id, _UNKNOWN)
-        if campaign is _UNKNOWN:
+        origin = self._origin_of.get(call_id, _UNKNOWN)
+        if origin is _UNKNOWN:
             call.pending = True
             self._unresolved.setdefault(call_id, []).append(call)
-        elif isinstance(campaign, str):
-            call.campaign = campaign
-            srv.bump_campaign(campaign, +1)
+        elif isinstance(origin, CallOrigin) and origin.server_ip and origin.server_ip != srv.name:
+            return  # placed on another server: that server counts it
+        call.counted = True
+        srv.v_lines += 1
+        if isinstance(origin, CallOrigin) and origin.campaign_id:
+            call.campaign = origin.campaign_id
+            srv.bump_campaign(origin.campaign_id, +1)

@@ -26,14 +26,27 @@ Rules this module keeps:
   snapshot, usage moving on a server with no unchanged-shortage campaign and no unmet need.
 * Usage increases never fire by themselves: less capacity can only mean fewer calls, and the
   shortages they change are caught by SHORTAGE.
+* A balance server's free lines are THE used-lines figure of ``core/lines.py`` (the model's V
+  calls and reservations plus the snapshot's other rows), the figure the planner uses.
+* Unmet need is what the last plan did not cover: ``record_plan`` takes the planned calls as
+  placed; ``record_placed(plan, placed)`` takes the calls the dialer really placed per
+  (campaign, server) (fewer when the hopper ran dry or an originate could not be sent), so a
+  campaign whose calls were not all placed fires again when a line frees.
+* A snapshot change recomputes the servers whose shortage inputs changed: per-server inputs
+  (servers, trunks, agents, order keys, READY counts, the server's ``vicidial_auto_calls`` and
+  shared-drop rows), the servers of a campaign whose per-campaign inputs changed (settings,
+  threshold and drop-group agent counts, inbound no-agents inputs), and the servers of every
+  inbound-allowed campaign when a cluster-wide inbound count changed (IN rows of any server,
+  waiting chats, queued callbacks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import Enum
 
 from fillreactor.core.cluster import CampaignServer, ClusterSnapshot, LiveCounts
+from fillreactor.core.lines import used_lines
 from fillreactor.core.planner import CampaignOutcome, Plan, PlanStatus
 from fillreactor.core.shortage import Demand, ShortageResult, compute_server_shortages
 from fillreactor.core.usage import UsageChange
@@ -150,6 +163,9 @@ class TriggerState:
         dirty.update(ip for _, ip in _changed_keys(old.agents, new.agents))
         dirty.update(_changed_keys(old.logged_in_agents, new.logged_in_agents))
         dirty.update(ip for _, ip in _changed_keys(old.auto_calls.xfer_closer, new.auto_calls.xfer_closer))
+        dirty.update(_shortage_inputs_changed(old, new))
+        if old.system != new.system:
+            dirty.update(new.servers)
         for campaign in _changed_keys(old.fill_agents, new.fill_agents):
             fired.setdefault(campaign, Why.CAMPAIGN_INPUTS)
         for campaign, _ in _changed_keys(old.auto_calls.outbalance, new.auto_calls.outbalance):
@@ -172,13 +188,28 @@ class TriggerState:
 
     def record_plan(self, plan: Plan) -> None:
         """Remember each planned campaign's unmet need (needed minus the calls it was given)."""
+        self._record(plan, {c.campaign: plan.total(c.campaign) for c in plan.campaigns})
+
+    def record_placed(self, plan: Plan, placed: Mapping[tuple[str, str], int]) -> None:
+        """Like ``record_plan``, with the calls the dialer actually placed per (campaign, server).
+
+        ``placed`` may hold fewer calls than the plan's entries (no lead in the hopper, an
+        originate that could not be sent); the unmet need is then larger and the campaign fires
+        again on freed capacity. Keys of campaigns not in the plan are ignored.
+        """
+        totals: dict[str, int] = {}
+        for (campaign, _server), calls in placed.items():
+            totals[campaign] = totals.get(campaign, 0) + calls
+        self._record(plan, {c.campaign: totals.get(c.campaign, 0) for c in plan.campaigns})
+
+    def _record(self, plan: Plan, given: Mapping[str, int]) -> None:
         if plan.status is not PlanStatus.PLANNED:
             self.unmet.clear()
             return
         for campaign in plan.campaigns:
             gap = 0
             if campaign.outcome in (CampaignOutcome.PLANNED, CampaignOutcome.NO_AGENTS):
-                gap = campaign.needed - plan.total(campaign.campaign)
+                gap = campaign.needed - given.get(campaign.campaign, 0)
             elif campaign.outcome is CampaignOutcome.NO_SERVERS_OR_NEED:
                 gap = max(0, campaign.needed)
             if gap > 0:
@@ -219,7 +250,7 @@ class TriggerState:
         config = self.snapshot.servers.get(server)
         if config is None or not config.balance_active or server not in self.dialable:
             return
-        used = max(self.usage.get(server, 0), self.snapshot.auto_calls.rows_on_server.get(server, 0))
+        used = used_lines(self.snapshot, LiveCounts(self.usage), server)
         if used >= config.max_vicidial_trunks:
             return
         for campaign in self.unmet:
@@ -235,3 +266,33 @@ def _changed_keys(old, new) -> list:
     """Keys whose value differs between two mappings (missing counts as different)."""
     missing = object()
     return [k for k in {*old, *new} if old.get(k, missing) != new.get(k, missing)]
+
+
+def _shortage_inputs_changed(old: ClusterSnapshot, new: ClusterSnapshot) -> set[str]:
+    """Servers whose shortage inputs changed beyond servers/trunks/campaigns/agents (see the rules)."""
+    dirty: set[str] = set()
+    dirty.update(ip for _, ip in _changed_keys(old.agent_call_epochs, new.agent_call_epochs))
+    dirty.update(ip for _, ip in _changed_keys(old.ready_agents, new.ready_agents))
+    if old.trunk_rows != new.trunk_rows:
+        dirty.update(t.server_ip for t in {*old.trunk_rows, *new.trunk_rows})
+    if old.auto_calls.groups != new.auto_calls.groups:
+        dirty.update(key[0] for key in _changed_keys(old.auto_calls.groups, new.auto_calls.groups))
+    if old.shared_drops != new.shared_drops:
+        dirty.update(key[0] for key in _changed_keys(old.shared_drops.groups, new.shared_drops.groups))
+    campaigns: set[str] = set()
+    for mapping in ("incall_threshold", "drop_group_agents", "inbound_no_agents"):
+        campaigns.update(_changed_keys(getattr(old, mapping), getattr(new, mapping)))
+    inbound_moved = (
+        old.row_lines.inbound_all != new.row_lines.inbound_all
+        or old.row_lines.inbound_live != new.row_lines.inbound_live
+        or old.waiting_chats != new.waiting_chats
+        or old.queued_callbacks != new.queued_callbacks
+    )
+    if inbound_moved:
+        campaigns.update(c for c, config in new.campaigns.items() if config.campaign_allow_inbound)
+    if old.missing_inputs != new.missing_inputs:
+        campaigns.update(new.campaigns)
+    for campaign in campaigns:
+        dirty.update(old.servers_of_campaign.get(campaign, ()))
+        dirty.update(new.servers_of_campaign.get(campaign, ()))
+    return dirty

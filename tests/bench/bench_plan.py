@@ -29,6 +29,7 @@ from fillreactor.core.cluster import (
 )
 from fillreactor.core.planner import Mode, plan
 from fillreactor.core.shortage import Demand, compute_server_shortages, compute_shortages
+from fillreactor.core.shortage_table import shortage_table
 
 SERVERS, CAMPAIGNS = 200, 500
 
@@ -44,17 +45,22 @@ def build(seed: int = 7) -> tuple[ClusterSnapshot, LiveCounts]:
         f"C{n:04d}": CampaignConfig(f"C{n:04d}", auto_dial_level=rng.choice([1.0, 2.0, 2.5, 3.0]))
         for n in range(CAMPAIGNS)
     }
-    agents, trunks, outbalance, campaign_usage = {}, {}, {}, {}
+    agents, trunks, campaign_usage, epochs = {}, {}, {}, {}
+    groups: list[tuple[str, str, str, str, str, int]] = []  # vicidial_auto_calls GROUP BY rows
     for campaign in campaigns:
         for ip in rng.sample(ips, 4):
             agents[(campaign, ip)] = AgentTally(rng.randint(0, 12), rng.randint(0, 4), rng.randint(0, 1))
             campaign_usage[(campaign, ip)] = rng.randint(0, 20)
+            epochs[(campaign, ip)] = str(1_700_000_000 + rng.randint(0, 3600))
+            groups.append((ip, campaign, "OUT", "LIVE", "V", campaign_usage[(campaign, ip)]))
         for ip in rng.sample(ips, 2):
             restriction = rng.choice(list(TrunkRestriction))
             trunks[(campaign, ip)] = ServerTrunk(ip, campaign, rng.randint(0, 4), restriction)
-            outbalance[(campaign, ip)] = rng.randint(0, 2)
-    usage = {ip: sum(n for (c, s), n in campaign_usage.items() if s == ip) // 3 for ip in ips}
-    rows = {ip: usage[ip] + rng.randint(0, 4) for ip in ips}
+            groups.append((ip, campaign, "OUTBALANCE", "LIVE", "V", rng.randint(0, 2)))
+    for ip in ips:  # inbound and manual calls: counted from their rows
+        groups.append((ip, "INGROUP", "IN", "LIVE", "Y", rng.randint(0, 4)))
+        groups.append((ip, "MANUAL", "OUT", "XFER", "M", rng.randint(0, 2)))
+    usage = {ip: sum(n for (c, s), n in campaign_usage.items() if s == ip) for ip in ips}
     snapshot = ClusterSnapshot(
         SystemSettings(),
         servers,
@@ -62,7 +68,8 @@ def build(seed: int = 7) -> tuple[ClusterSnapshot, LiveCounts]:
         trunks=trunks,
         agents=agents,
         fill_agents={c: 3 for c in campaigns},
-        auto_calls=AutoCallCounts(rows, outbalance, {}),
+        auto_calls=AutoCallCounts.from_rows(groups),
+        agent_call_epochs=epochs,
     )
     return snapshot, LiveCounts(usage, campaign_usage, frozenset(ips))
 
@@ -122,6 +129,10 @@ def main(argv: list[str]) -> None:
         ),
     )
     report("snapshot build (derived indexes)", timed(lambda: build(), 3))
+    report(
+        "fillreactor shortage table, every server (parity)",
+        timed(lambda: shortage_table(snapshot, LiveCounts.from_rows(snapshot.auto_calls), parity=True), 3),
+    )
 
 
 if __name__ == "__main__":

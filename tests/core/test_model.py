@@ -18,6 +18,7 @@ from fillreactor.core.events import (
     SnapshotRow,
 )
 from fillreactor.core.model import ChannelModel, call_key_of
+from fillreactor.core.origin import CallOrigin
 from fillreactor.core.usage import NO_CHANGES, UsageChange
 
 S = "10.0.0.1"
@@ -226,6 +227,55 @@ def test_campaign_is_pending_then_resolved_once_and_cached() -> None:
     assert model.apply(S, hangup("1.0", cid=V1), 3.0) == (UsageChange(S, 1, 0, "SALES", 1, 0),)
 
 
+def test_origin_on_this_server_counts_here() -> None:
+    model = ChannelModel()
+    feed(model, dialer_call("1.0", V1))
+    origin = CallOrigin("SALES", S, "OUT")
+    assert model.resolve_campaigns({V1: origin}, 1.0) == (UsageChange(S, 1, 1, "SALES", 0, 1),)
+    assert (model.origin_of(V1), model.campaign_of(V1)) == (origin, "SALES")
+
+
+def test_call_placed_on_another_server_counts_only_there() -> None:
+    # Issue 6 point 1: a FILL call placed on T and bridged over IAX2 to an agent on S carries the
+    # same V id on S's leg. Its row says server_ip T: S counts nothing, T counts the call.
+    model = ChannelModel()
+    feed(model, dialer_call("1.0", V1), server=T)  # the call on T (Local halves, trunk)
+    feed(model, [new("7.0", cid=V1, channel="IAX2/agent-1")], server=S)  # its leg on S
+    assert (model.usage(S), model.usage(T)) == (1, 1)  # pending: counted where seen
+    changes = model.resolve_campaigns({V1: CallOrigin("SALES", T, "OUTBALANCE")}, 1.0)
+    assert sorted(changes, key=lambda c: c.server) == [
+        UsageChange(S, 1, 0),
+        UsageChange(T, 1, 1, "SALES", 0, 1),
+    ]
+    assert (model.usage(S), model.usage(T), model.campaign_usage(S, "SALES")) == (0, 1, 0)
+    view = model.server_view(S)
+    assert (view.placed_elsewhere, view.pending_campaign, view.dialer_calls["V"]) == (1, 0, 1)
+    # a later leg of the same id on S is known at once not to count
+    assert feed(model, [new("8.0", cid=V1, channel="IAX2/agent-2")], server=S) == []
+    # the leg hangs up: nothing moves on S
+    assert model.apply(S, hangup("7.0", cid=V1, channel="IAX2/agent-1"), 2.0) == NO_CHANGES
+
+
+def test_counts_are_live_counts() -> None:
+    model = ChannelModel()
+    feed(model, dialer_call("1.0", V1))
+    model.resolve_campaigns({V1: CallOrigin("SALES", S)}, 0.0)
+    model.reserve(T, V2, "FILL", 0.0)
+    counts = model.counts()
+    assert (dict(counts.usage), dict(counts.campaign_usage)) == (
+        {S: 1, T: 1},
+        {("SALES", S): 1, ("FILL", T): 1},
+    )
+    assert counts.dialable == frozenset()
+
+
+def test_origin_without_campaign_is_a_line_only() -> None:
+    model = ChannelModel()
+    feed(model, dialer_call("1.0", V1))
+    assert model.resolve_campaigns({V1: CallOrigin("", S)}, 1.0) == NO_CHANGES
+    assert (model.usage(S), model.server_view(S).campaigns) == (1, {})
+
+
 def test_campaign_not_found_is_not_asked_again() -> None:
     model = ChannelModel()
     feed(model, dialer_call("1.0", V1))
@@ -340,11 +390,14 @@ def test_reservation_kept_by_other_results(event: Event) -> None:
 
 
 def test_reservation_on_another_server_is_not_released() -> None:
+    # The call id's channels on T (e.g. the IAX2 leg bridged to an agent there) neither release
+    # the reservation on S nor count on T: the call was placed on S (issue 6 point 1).
     model = ChannelModel()
     model.reserve(S, V1, "SALES", 0.0)
-    assert feed(model, dialer_call("1.0", V1), server=T) == [UsageChange(T, 0, 1, "SALES", 0, 1)]
+    assert feed(model, dialer_call("1.0", V1), server=T) == []
     assert model.apply(T, failed(V1, V1), 0.0) == NO_CHANGES
-    assert (model.usage(S), model.usage(T)) == (1, 1)
+    assert (model.usage(S), model.usage(T)) == (1, 0)
+    assert model.server_view(T).placed_elsewhere == 1
 
 
 def test_reservation_released_by_timeout() -> None:

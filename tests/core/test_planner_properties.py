@@ -18,6 +18,7 @@ from fillreactor.core.cluster import (
     SystemSettings,
     TrunkRestriction,
 )
+from fillreactor.core.lines import used_lines
 from fillreactor.core.planner import Mode, plan
 from fillreactor.core.shortage import Demand, compute_shortages
 from fillreactor.core.triggers import TriggerState
@@ -41,7 +42,8 @@ def clusters(draw):
     campaigns = {
         c: CampaignConfig(c, auto_dial_level=draw(st.sampled_from([0.5, 1.0, 2.0, 2.5]))) for c in CAMPAIGNS
     }
-    trunks, agents, outbalance, usage, campaign_usage = {}, {}, {}, {}, {}
+    trunks, agents, usage, campaign_usage = {}, {}, {}, {}
+    rows: list[tuple[str, str, str, str, str, int]] = []  # vicidial_auto_calls groups
     for ip in servers:
         for c in CAMPAIGNS:
             if draw(st.integers(0, 4)) == 0:
@@ -52,12 +54,13 @@ def clusters(draw):
                     draw(st.integers(0, 8)), draw(st.integers(0, 3)), draw(st.integers(0, 2))
                 )
             if draw(st.integers(0, 3)) == 0:
-                outbalance[(c, ip)] = draw(st.integers(0, 4))
+                rows.append((ip, c, "OUTBALANCE", "LIVE", "V", draw(st.integers(0, 4))))
             campaign_usage[(c, ip)] = draw(st.integers(0, 6))
         usage[ip] = sum(campaign_usage[(c, ip)] for c in CAMPAIGNS) + draw(st.integers(0, 5))
-    rows = {
-        ip: sum(n for (c, s), n in outbalance.items() if s == ip) + draw(st.integers(0, 20)) for ip in servers
-    }
+        rows.append(
+            (ip, "X", "OUT", draw(st.sampled_from(["LIVE", "XFER", "BUSY"])), "V", draw(st.integers(0, 20)))
+        )
+        rows.append((ip, "G", "IN", "LIVE", "Y", draw(st.integers(0, 3))))
     snapshot = ClusterSnapshot(
         SystemSettings(),
         servers,
@@ -65,7 +68,7 @@ def clusters(draw):
         trunks=trunks,
         agents=agents,
         fill_agents={c: draw(st.integers(0, 2)) for c in CAMPAIGNS},
-        auto_calls=AutoCallCounts(rows, outbalance, {}),
+        auto_calls=AutoCallCounts.from_rows(rows),
     )
     dialable = frozenset(ip for ip in servers if draw(st.integers(0, 4)) > 0)
     live = LiveCounts(usage, campaign_usage, dialable)
@@ -83,6 +86,7 @@ def reordered(snapshot: ClusterSnapshot, seed: int) -> ClusterSnapshot:
         rng.shuffle(items)
         return dict(items)
 
+    calls = snapshot.auto_calls
     return ClusterSnapshot(
         snapshot.system,
         shuffle(snapshot.servers),
@@ -91,7 +95,10 @@ def reordered(snapshot: ClusterSnapshot, seed: int) -> ClusterSnapshot:
         shuffle(snapshot.agents),
         fill_agents=shuffle(snapshot.fill_agents),
         auto_calls=AutoCallCounts(
-            shuffle(snapshot.auto_calls.rows_on_server), shuffle(snapshot.auto_calls.outbalance), {}
+            shuffle(calls.rows_on_server),
+            shuffle(calls.outbalance),
+            shuffle(calls.xfer_closer),
+            shuffle(calls.groups),
         ),
     )
 
@@ -119,12 +126,15 @@ def test_invariants_of_corrected_plan(case) -> None:
     snapshot, live, demand = case
     result = plan(snapshot, demand, live)
     for ip, server in snapshot.servers.items():
-        used = max(snapshot.auto_calls.rows_on_server.get(ip, 0), live.usage.get(ip, 0))
+        used = used_lines(snapshot, live, ip)
         planned = result.calls_on(ip)
-        # Never above max_vicidial_trunks counting live calls and reservations.
+        # Never above max_vicidial_trunks counting THE used lines (live V calls, reservations, rows).
         assert planned == 0 or used + planned <= server.max_vicidial_trunks
         assert planned == 0 or (server.balance_active and ip in live.dialable)
     for campaign in result.campaigns:
+        # Every short campaign gets a balance_trunk_fill to store, never negative (FILL 1512-1515).
+        if campaign.shortage > 0:
+            assert result.balance_trunk_fill[campaign.campaign] >= 0
         # A campaign's planned total never exceeds its need; no entry on a server short for it.
         assert result.total(campaign.campaign) <= max(0, campaign.needed)
         assert all(
@@ -149,16 +159,19 @@ def test_invariants_of_corrected_plan(case) -> None:
 def test_corrected_equals_parity_when_no_defect_applies(case) -> None:
     snapshot, live, demand = case
     parity = plan(snapshot, demand, live, mode=Mode.PARITY)
-    clean = LiveCounts(dialable=frozenset(snapshot.servers))
+    # the model holds exactly the rows in live statuses, and no row is in another status
+    clean = LiveCounts.from_rows(snapshot.auto_calls, dialable=snapshot.servers)
+    dead_rows = any(status == "BUSY" and n for (_, _, _, status, _), n in snapshot.auto_calls.groups.items())
     over_full = any(
         snapshot.auto_calls.rows_on_server.get(ip, 0) > s.max_vicidial_trunks
         for ip, s in snapshot.servers.items()
     )
     no_agents = any(snapshot.fill_agents.get(c, 0) == 0 for c in demand.by_campaign)
-    if not over_full and not no_agents:
+    if not over_full and not no_agents and not dead_rows:
         corrected = plan(snapshot, demand, clean)
         assert corrected.entries == parity.entries
         assert dict(corrected.balance_trunk_fill) == dict(parity.balance_trunk_fill)
+        assert all(not c.corrections for c in corrected.campaigns)
 
 
 @settings(max_examples=150, deadline=None)

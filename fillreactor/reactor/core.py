@@ -27,6 +27,10 @@ Rules this module keeps:
   stats rows for every server, as the Perl FILL does.
 * **Timer trigger** (``trigger == "timer"``): every campaign with demand is pending each
   ``timer_interval``, and usage changes mark nothing (the Perl's 2.5 s loop, for comparison).
+* **A call counts for its campaign only once its lookup answered.** While a server has live calls
+  awaiting their ``vicidial_auto_calls`` lookup (a few milliseconds), they are lines but no
+  campaign's existing calls, which would inflate that server's shortages: its usage changes are
+  held (not fed to the triggers) until the lookups answer, at most ``hold_limit`` seconds.
 * A campaign whose last claim found fewer leads than planned is muted for ``hopper_retry`` seconds,
   so an empty hopper is not claimed from on every event.
 * Every input is traced (``fillreactor.reactor.trace``) when it moved something.
@@ -61,6 +65,7 @@ LINK_RESYNC_STARTED = "resync_started"
 LINK_RESYNCED = "resynced"
 LINK_SHUTTING_DOWN = "shutting_down"
 LINK_DOWN = "down"
+LINK_STOPPED = "stopped"
 
 WHY_TIMER = "timer"
 WHY_STARTUP = "start-up"
@@ -97,6 +102,7 @@ class ReactorCounters:
     shutdowns: int = 0
     resyncs: int = 0
     fallbacks: int = 0
+    held: int = 0
 
 
 @dataclass
@@ -114,6 +120,8 @@ class ReactorCore:
     timer_interval: float = 2.5
     hopper_retry: float = 1.0
     max_campaigns_per_slice: int = 64
+    hold_limit: float = 2.0
+    """Longest a server's usage changes wait for its calls' campaign lookups (a slow database)."""
     mode: Mode = Mode.CORRECTED
     model: ChannelModel = field(default_factory=ChannelModel)
     trace: TraceSink | None = None
@@ -131,6 +139,8 @@ class ReactorCore:
     _next_timer: float | None = field(default=None, init=False)
     _dialable: set[str] = field(default_factory=set, init=False)
     _not_ready: set[str] = field(default_factory=set, init=False)
+    _held: dict[str, tuple[float, float, list[UsageChange]]] = field(default_factory=dict, init=False)
+    _deferred: tuple[float, ClusterSnapshot] | None = field(default=None, init=False)
 
     # -- inputs: AMI ---------------------------------------------------------------------------
     def on_event(self, server: str, event: Event, now: float, received_at: float | None = None) -> None:
@@ -148,17 +158,25 @@ class ReactorCore:
             self._on_changes(server, changes, at, now, event)
         self._sync_dialable(server, at, now)
 
-    def on_link(self, server: str, state: str, now: float, detail: str = "") -> None:
-        """A link state change; ``detail`` is the ActionID for ``resync_started``."""
+    def on_link(
+        self, server: str, state: str, now: float, detail: str = "", *, accepted: bool = True
+    ) -> None:
+        """A link state change (``fillreactor.ami.LinkChangeKind`` values).
+
+        ``detail`` is the ActionID for ``resync_started``; ``accepted`` tells a ``resynced``'s outcome.
+        A resync also follows an aborted shutdown without a new login, so it marks the link live too.
+        """
         model = self.model
         if state == LINK_LOGGED_IN:
             model.set_link(server, True, now)
-            self._not_ready.discard(server)
         elif state == LINK_RESYNC_STARTED:
+            model.set_link(server, True, now)
             model.begin_snapshot(server, detail, now)
         elif state == LINK_RESYNCED:
             self.counters.resyncs += 1
-        elif state in (LINK_DOWN, LINK_SHUTTING_DOWN):
+            if accepted:
+                self._not_ready.discard(server)
+        elif state in (LINK_DOWN, LINK_SHUTTING_DOWN, LINK_STOPPED):
             model.set_link(server, False, now)
             if state == LINK_SHUTTING_DOWN:
                 self._not_ready.add(server)
@@ -169,8 +187,17 @@ class ReactorCore:
     def on_snapshot(self, snapshot: ClusterSnapshot, now: float) -> None:
         if snapshot is self.snapshot:
             return
+        first = self.snapshot is None or self.triggers is None
+        if first and self.model.has_pending_lookups():
+            # the first shortages need every live call's campaign (see the module rules): wait
+            if self._deferred is None:
+                self._deferred = (now, snapshot)
+            else:
+                self._deferred = (self._deferred[0], snapshot)
+            if now - self._deferred[0] < self.hold_limit:
+                return
+        self._deferred = None
         self.counters.snapshots += 1
-        first = self.snapshot is None
         self.snapshot = snapshot
         for server in snapshot.servers:
             self.model.add_server(server)
@@ -209,18 +236,24 @@ class ReactorCore:
 
     def on_lookups(self, found: Mapping[str, CallOrigin | str | None], now: float) -> None:
         self.counters.lookups += 1
-        changes = self.model.resolve_campaigns(dict(found), now)  # type: ignore[arg-type]
-        for server in {c.server for c in changes}:
+        changes = self.model.resolve_campaigns(dict(found), now)
+        for server in sorted({c.server for c in changes}):
             self._on_changes(server, tuple(c for c in changes if c.server == server), now, now, None)
+        self._release_held(now)
 
     def pending_lookups(self) -> set[str]:
         return self.model.pending_lookups()
 
+    def has_pending_lookups(self) -> bool:
+        """Cheap: is any live call waiting for its campaign? (asked after every event)"""
+        return self.model.has_pending_lookups()
+
     # -- inputs: time --------------------------------------------------------------------------
     def tick(self, now: float) -> None:
         changes = self.model.expire(now)
-        for server in {c.server for c in changes}:
+        for server in sorted({c.server for c in changes}):
             self._on_changes(server, tuple(c for c in changes if c.server == server), now, now, None)
+        self._release_held(now)
         for campaign, until in list(self._muted.items()):
             if until <= now:
                 del self._muted[campaign]
@@ -358,17 +391,17 @@ class ReactorCore:
             if count:
                 own[(campaign, server)] = own.get((campaign, server), 0) + count
                 usage[server] = usage.get(server, 0) + count
-        for key, count in self._own_active().items():
+        for key, count in self.own_calls_active().items():
             own[key] = own.get(key, 0) + count
         dialable = frozenset(self._dialable)
         return dc_replace(live, usage=usage, own_outbalance=own, dialable=dialable)
 
-    def _own_active(self) -> dict[CampaignServer, int]:
+    def own_calls_active(self) -> dict[CampaignServer, int]:
         """fillreactor's own OUTBALANCE calls still live or reserved, per (campaign, server)."""
         counts: dict[CampaignServer, int] = {}
         gone = []
         for call_id, key in self.own_calls.items():
-            if _call_active(self.model, key[1], call_id):
+            if self.model.call_active(key[1], call_id):
                 counts[key] = counts.get(key, 0) + 1
             else:
                 gone.append(call_id)
@@ -392,9 +425,31 @@ class ReactorCore:
             self._trace_event(server, changes, event, now)
         if self.triggers is None:
             return
+        held = self._held.get(server)
+        if self.model.awaits_campaign(server) and (held is None or now - held[0] < self.hold_limit):
+            # a call here is counted as a line but not yet as its campaign's existing call: the
+            # shortage would be too high until the lookup answers (milliseconds); keep the last one
+            if held is None:
+                self._held[server] = (now, at, list(changes))
+            else:
+                held[2].extend(changes)
+            self.counters.held += 1
+            return
+        if held is not None:
+            del self._held[server]
+            changes = (*held[2], *changes)
+            at = min(at, held[1])
         fired = self.triggers.on_usage(changes)
         if self.trigger != "timer":
             self._mark_fired(fired, at)
+
+    def _release_held(self, now: float) -> None:
+        if self._deferred is not None:
+            self.on_snapshot(self._deferred[1], now)
+        for server in list(self._held):
+            since = self._held[server][0]
+            if not self.model.awaits_campaign(server) or now - since >= self.hold_limit:
+                self._on_changes(server, (), now, now, None)
 
     def _sync_dialable(self, server: str, at: float, now: float) -> None:
         dialable = self.model.dialable(server) and server not in self._not_ready
@@ -439,6 +494,10 @@ class ReactorCore:
             pending.since = at
 
     # -- trace ---------------------------------------------------------------------------------
+    def note(self, now: float, kind: str, server: str, campaign: str, detail: str) -> None:
+        """A trace record from a driver (the dialer's outcome, a replay's would-originate)."""
+        self._trace(now, kind, server, campaign, detail)
+
     def _trace(self, now: float, kind: str, server: str, campaign: str, detail: str) -> None:
         if self.trace is not None:
             self.trace(TraceRecord(round(now - self.started_at, 3), kind, server, campaign, detail))
@@ -479,16 +538,3 @@ class ReactorCore:
             for line in campaign_plan.explain()[1:]:
                 self._trace(now, "plan", "", campaign_plan.campaign, "  " + line.strip())
 
-
-def _call_active(model: ChannelModel, server: str, call_id: str) -> bool:
-    """Whether a call id is reserved or carried by a live channel on ``server``."""
-    active = getattr(model, "call_active", None)
-    if active is not None:
-        return bool(active(server, call_id))
-    view = model.server_view(server)  # pragma: no cover - until the model offers call_active
-    if call_id in view.reserved_call_ids:
-        return True
-    return any(
-        call_id in (ch.caller_id_name[:20], ch.connected_line_name[:20])
-        for ch in model.live_channels(server).values()
-    )

@@ -119,9 +119,9 @@ def test_a_burst_of_events_gives_one_plan() -> None:
 def test_the_latency_origin_is_the_earliest_trigger() -> None:
     core = started()
     calls = Calls(A)
-    fill_server(core, calls, 19, "DEMO", 1.0)
+    fill_server(core, calls, 19, "DEMO", 1.0)  # 19 calls: make 11, shortage min(10, 11) = 10
     drain(core, 1.0)
-    fill_server(core, calls, 1, "DEMO", 2.0)
+    fill_server(core, calls, 2, "DEMO", 2.0)  # 21 calls: make 9, shortage min(10, 9) = 9 (spec 4.4)
     (decision,) = drain(core, 2.5)
     assert decision.triggered_at == 2.0 and decision.planned_at == 2.5
 

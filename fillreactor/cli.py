@@ -19,6 +19,11 @@ from fillreactor import __version__
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("fillreactor.service.run", "the FILL dialer service (or one pass with --once)"),
+    "shortage": (
+        "fillreactor.shortage_cli",
+        "AST_VDauto_dial.pl's local_trunk_shortage per campaign and server, every term explained",
+    ),
+    "replay": ("fillreactor.fixtures.replay", "replay a recorded fixture through the core, no I/O"),
     "demo": ("fillreactor.demo", "the core, live, against a simulated cluster (no database yet)"),
     "simulate": ("fillreactor.simulator.cli", "run a simulated Asterisk cluster (AMI servers)"),
     "schema": ("fillreactor.schema.cli", "print or load the VICIdial schema fillreactor works on"),

@@ -47,12 +47,13 @@ from fillreactor.clock import Clock, SystemClock
 from fillreactor.core.events import Event
 from fillreactor.core.model import ChannelModel
 from fillreactor.core.outbound_call import OutboundCall
-from fillreactor.core.planner import PlanEntry
+from fillreactor.core.planner import Plan, PlanEntry, PlanStatus
 from fillreactor.core.triggers import ShortageSource
 from fillreactor.dialer import CallOutcome, Dialer, SendResult, recover_stale_claims
 from fillreactor.reactor.core import PlanDecision, ReactorCore
 from fillreactor.reactor.trace import TraceRecord, TraceSink
 from fillreactor.service.settings import Settings
+from fillreactor.store import calls as store
 from fillreactor.store.database import Database, DatabaseAddress, StoreError, StoreUnavailable
 from fillreactor.store.leader import LeaderLock
 from fillreactor.store.servers import read_host_row, read_link_rows
@@ -235,6 +236,64 @@ class ManagerRowOriginator:
         return SendResult(CallOutcome.SENT, "vicidial_manager row NEW")
 
 
+class _FillWriter:
+    """Writes ``balance_trunk_fill`` as the plans change it (spec 2.8), coalesced, in one task.
+
+    Only values that changed since the last write are written; a plan of status RESET (no balance
+    server or no shortage) sets every campaign to 0 once; DIALING_DISABLED leaves the column alone,
+    as the Perl does (spec 2.2.6). Only the dialing instance writes.
+    """
+
+    def __init__(self, service: ReactorService) -> None:
+        self.service = service
+        self.written: dict[str, int] = {}
+        self.pending: dict[str, int] = {}
+        self.reset = False
+        self.was_reset = False
+        self.writes = 0
+        self._kick = _Kick()
+        self._task: asyncio.Task[None] | None = None
+
+    def plan(self, plan: Plan) -> None:
+        if plan.status is PlanStatus.RESET:
+            if not self.was_reset:
+                self.reset, self.pending = True, {}
+                self._wake()
+            return
+        if plan.status is not PlanStatus.PLANNED:
+            return
+        changed = {c: v for c, v in plan.balance_trunk_fill.items() if self.written.get(c) != v}
+        if changed:
+            self.pending.update(changed)
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="balance_trunk_fill")
+            self.service._background.add(self._task)
+        self._kick.set()
+
+    async def _run(self) -> None:
+        while await self._kick.wait():
+            database = self.service.database
+            if database is None or not self.service.core.dialing:
+                continue
+            reset, pending = self.reset, self.pending
+            self.reset, self.pending = False, {}
+            try:
+                if reset:
+                    await store.reset_balance_fill(database)
+                    self.written = {}
+                    self.was_reset = True
+                if pending:
+                    await store.write_balance_fill(database, pending)
+                    self.written.update(pending)
+                    self.was_reset = False
+                self.writes += 1
+            except StoreError as error:
+                log.error("balance_trunk_fill not written: %s", error)
+
+
 # -- the service ----------------------------------------------------------------------------------
 class ReactorService:
     """``fillreactor run`` (and the demo, and shadow mode): see the module rules."""
@@ -311,6 +370,7 @@ class ReactorService:
         self._dial_tasks: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._recovery: asyncio.Task[None] | None = None
+        self.fills = _FillWriter(self)
         self.host_row: dict[str, Any] | None = None
         self._refresh_started = 0.0
         self._last_config = -1e9
@@ -592,6 +652,8 @@ class ReactorService:
             decision = core.next_plan(self.clock.monotonic())
             if decision is None:
                 return
+            if core.dialing:
+                self.fills.plan(decision.plan)
             if decision.dispatch:
                 self._dispatch(decision)
             if core.wants_plan:
@@ -677,7 +739,7 @@ class ReactorService:
     async def _shut_down(self) -> None:
         self.stopping = True
         self.core.dialing = False
-        for kick in (*self._server_kicks.values(), self._lookup_kick, self._wake_kick):
+        for kick in (*self._server_kicks.values(), self._lookup_kick, self._wake_kick, self.fills._kick):
             kick.close()
         self._new_servers.put_nowait(None)
         if self._dial_tasks:

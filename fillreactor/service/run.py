@@ -1,4 +1,4 @@
-"""``fillreactor run``: the FILL dialer. Today one pass (``--once``); the service comes next.
+"""``fillreactor run``: the FILL dialer service, or one pass (``--once``).
 
 Rules this module keeps:
 
@@ -64,12 +64,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start-up recovery: a VDFC_ claim still there after this long is released (default %(default)s)",
     )
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO", help="default %(default)s")
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="fillreactor's own settings (INI, [fillreactor]); default /etc/fillreactor.conf if present",
+    )
+    parser.add_argument(
+        "--trigger",
+        choices=("event", "timer"),
+        default=None,
+        help="event: plan the moment usage crosses a threshold (default); timer: every 2.5 s as the Perl",
+    )
+    parser.add_argument("--trace", action="store_true", help="write the verbose event trace to stderr")
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.once:
-        print("fillreactor run: the service mode is not built yet (use --once for one pass)")
-        return EXIT_USAGE
+        return run_service(args)
     if args.stale_claim_age < 0:
         print("fillreactor run: --stale-claim-age must be 0 or more seconds")
         return EXIT_USAGE
@@ -87,3 +99,99 @@ def run(args: argparse.Namespace) -> int:
         stale_claim_age=args.stale_claim_age,
     )
     return asyncio.run(run_once(options))
+
+
+# -- the service ---------------------------------------------------------------------------------
+def service_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The settings the command line gives (None: not given, the file or the default decides)."""
+    values: dict[str, object] = {}
+    for name in ("shortage_source", "dial_via", "trigger"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    if getattr(args, "per_server_pacing", False):
+        values["per_server_pacing"] = True
+    if getattr(args, "trace", False):
+        values["trace"] = True
+    if args.stale_claim_age != Settings().stale_claim_age:
+        values["stale_claim_age"] = args.stale_claim_age
+    return values
+
+
+def run_service(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fillreactor.astguiclient import ConfigError, load_conf
+    from fillreactor.service import logs
+    from fillreactor.service.settings import load_settings
+
+    logs.configure(args.log_level.lower())
+    try:
+        conf = load_conf(args.conf)
+        settings = load_settings(
+            Path(args.config) if args.config else None,
+            service_overrides(args),
+            config_required=bool(args.config),
+        )
+    except ConfigError as error:
+        print(f"fillreactor run: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(serve(conf, settings, dry_run=args.dry_run))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def serve(conf: object, settings: Settings, *, dry_run: bool = False, shadow: bool = False) -> int:
+    """Run the service until SIGTERM/SIGINT or the kill file; the exit status."""
+    import signal
+
+    from fillreactor.astguiclient import AstguiclientConf
+    from fillreactor.reactor.service import ReactorService
+    from fillreactor.reactor.trace import TraceFilter, TraceRecord
+    from fillreactor.service.logs import attach_vicidial_file, kill_file_present
+    from fillreactor.service.systemd import Notifier
+
+    assert isinstance(conf, AstguiclientConf)
+    log = logging.getLogger("fillreactor")
+    trace = None
+    if settings.trace:
+
+        def write(record: TraceRecord) -> None:
+            sys.stderr.write(record.line() + "\n")
+
+        trace = TraceFilter(write, settings.trace_servers, settings.trace_campaigns)
+    service = ReactorService(conf, settings, trace=trace, dry_run=dry_run, shadow=shadow)
+    notifier = Notifier()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    helpers: list[asyncio.Task[None]] = [loop.create_task(notifier.run_watchdog(), name="watchdog")]
+
+    async def housekeeping() -> None:
+        await service.started.wait()
+        host = service.host_row or {}
+        if host.get("vd_server_logs") == "Y":
+            attach_vicidial_file(conf.path_logs)
+        while not stop.is_set():
+            notifier.status(service.status_line())
+            if kill_file_present(conf.path_home):
+                log.warning("%s/VDADfull.kill found: stopping, as the Perl FILL does", conf.path_home)
+                stop.set()
+            await asyncio.sleep(2.0)
+
+    helpers.append(loop.create_task(housekeeping(), name="housekeeping"))
+    log.info(
+        "fillreactor starting: host %s, database %s, shortage source %s, dial via %s, trigger %s",
+        conf.server_ip, conf.database_label, settings.shortage_source, settings.dial_via, settings.trigger,
+    )
+    try:
+        code = await service.run(stop, ready=lambda: notifier.ready(service.status_line()))
+    finally:
+        notifier.stopping("stopped")
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+    log.info("fillreactor stopped")
+    return code

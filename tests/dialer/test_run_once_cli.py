@@ -99,9 +99,11 @@ async def test_the_cli_runs_one_pass_from_the_given_conf(
     assert {r["call_time"] for r in calls} == {moment}
 
 
-def test_without_once_the_service_is_not_built_yet(capsys) -> None:
-    assert run_module.run(parse()) == 2
-    assert capsys.readouterr().out.count("\n") == 1
+def test_the_service_with_a_missing_conf_is_one_clear_error(tmp_path, capsys) -> None:
+    missing = tmp_path / "nowhere.conf"
+    assert run_module.run(parse("--conf", str(missing))) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{missing}: no such file" in err
 
 
 def test_a_missing_conf_names_the_file(tmp_path, capsys) -> None:

@@ -371,6 +371,11 @@ class ReactorService:
         self._background: set[asyncio.Task[Any]] = set()
         self._recovery: asyncio.Task[None] | None = None
         self.fills = _FillWriter(self)
+        # extension points (shadow mode, metrics, tests): called synchronously, must not raise
+        self.decision_observers: list[Callable[[PlanDecision], None]] = []
+        self.event_observers: list[Callable[[str, Event, float], None]] = []
+        self.extra_tasks: list[Callable[[], Any]] = []
+        """Coroutine functions started with the service and cancelled when it stops."""
         self.host_row: dict[str, Any] | None = None
         self._refresh_started = 0.0
         self._last_config = -1e9
@@ -381,6 +386,11 @@ class ReactorService:
         core = self.core
         before = core.counters.usage_changes
         core.on_event(server, event, self.clock.monotonic(), read_at)
+        for observer in self.event_observers:
+            try:
+                observer(server, event, read_at)
+            except Exception:
+                log.exception("event observer failed")
         if core.counters.usage_changes != before or core.wants_plan:
             kick = self._server_kicks.get(server)
             if kick is not None:
@@ -456,6 +466,9 @@ class ReactorService:
                 logs_dir=self.conf.path_logs,
             )
             await self._first_refresh()
+            for start in self.extra_tasks:
+                task = asyncio.get_running_loop().create_task(start())
+                self._background.add(task)
             self.started.set()
             if ready is not None:
                 ready()
@@ -654,6 +667,11 @@ class ReactorService:
                 return
             if core.dialing:
                 self.fills.plan(decision.plan)
+            for observer in self.decision_observers:
+                try:
+                    observer(decision)
+                except Exception:
+                    log.exception("decision observer failed")
             if decision.dispatch:
                 self._dispatch(decision)
             if core.wants_plan:
@@ -734,6 +752,31 @@ class ReactorService:
 
         self._recovery = asyncio.get_running_loop().create_task(recover(), name="claim recovery")
         self._background.add(self._recovery)
+
+    # -- reloading -------------------------------------------------------------------------------
+    def reload(self, settings: Settings) -> list[str]:
+        """SIGHUP: take new settings without dropping links; what changed, for the log.
+
+        Trigger, timer, hopper retry, refresh intervals, pacing and trace filters take effect at
+        once. The shortage source, the way calls are sent, AMI login settings and the lock name need
+        a restart (they are reported, not applied).
+        """
+        old = self.settings
+        changed = [n for n in vars(old) if getattr(old, n) != getattr(settings, n)]
+        restart = {"shortage_source", "dial_via", "ami_user", "lock_name", "ping_interval", "ping_timeout"}
+        needs_restart = [n for n in changed if n in restart]
+        settings = settings.with_values({n: getattr(old, n) for n in needs_restart})
+        self.settings = settings
+        core = self.core
+        core.trigger = settings.trigger
+        core.timer_interval = settings.timer_interval
+        core.hopper_retry = settings.hopper_retry
+        core.model.reservation_timeout = settings.reservation_timeout
+        if self.dialer is not None:
+            self.dialer.pacer.per_server = settings.per_server_pacing
+        lines = [f"{n} = {getattr(settings, n)!r}" for n in changed if n not in restart]
+        lines += [f"{n} changed in the file: takes effect after a restart" for n in needs_restart]
+        return lines
 
     # -- stopping --------------------------------------------------------------------------------
     async def _shut_down(self) -> None:

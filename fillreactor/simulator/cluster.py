@@ -6,15 +6,21 @@ Rules this module keeps:
   ``base_port`` is 0, else on ``base_port + i``.
 * All servers share one time base (same scale, same start epoch), so their Uniqueid counters start
   at the same ``<epoch>.0`` and collide as real ones do.
-* Each server has its own outcome rules object (tests may change one server's rules), and its own
-  dial-level load generator when ``load_cps`` > 0.
+* Each server has its own outcome rules object (tests may change one server's rules), its own copy
+  of ``orders`` (``OrderRules``; varied by default), and its own dial-level load generator when
+  ``load_cps`` > 0. ``seed`` and any other ``ServerConfig`` field (``server_options``, e.g.
+  ``timestamp_events=True``) apply to every server; each server still draws its own random choices
+  (its name is part of its seed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 from fillreactor.simulator.load import DialLevelLoad
+from fillreactor.simulator.orders import OrderRules
 from fillreactor.simulator.outcomes import CallTiming, OutcomeRules
 from fillreactor.simulator.server import ServerConfig, SimulatedAsterisk
 from fillreactor.simulator.timebase import TimeBase
@@ -34,6 +40,9 @@ class SimulatedCluster:
         timing: CallTiming | None = None,
         load_cps: float = 0.0,
         load_max_concurrent: int = 50,
+        seed: int = 0,
+        orders: OrderRules | None = None,
+        **server_options: Any,
     ) -> None:
         self.time = TimeBase(time_scale, start_epoch)
         self.username, self.secret = username, secret
@@ -44,8 +53,15 @@ class SimulatedCluster:
                 host=host,
                 port=base_port + index if base_port else 0,
                 users={username: secret},
+                seed=seed,
+                **server_options,
             )
-            rules = OutcomeRules(timing=timing or CallTiming())
+            server_orders = (
+                dataclasses.replace(orders, failure_response_weights=dict(orders.failure_response_weights))
+                if orders is not None
+                else OrderRules()
+            )
+            rules = OutcomeRules(timing=timing or CallTiming(), orders=server_orders)
             self.servers.append(SimulatedAsterisk(config, time=self.time, rules=rules))
         self.loads: list[DialLevelLoad] = []
         if load_cps > 0:

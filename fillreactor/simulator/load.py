@@ -7,6 +7,8 @@ Rules this module keeps:
   (``build_call_id``) as CallerIDName and as ActionID of the broadcast OriginateResponse.
 * Pacing is ``calls_per_second`` in simulated time, and at most ``max_concurrent`` live calls of
   this generator at once (a server's trunk limit); a full server skips a tick, it does not queue.
+  A server that is not up (shutting down, down, booting) places nothing: those ticks are counted
+  in ``down_ticks``.
 * Lead ids count up from ``first_lead_id``; the dialled number is ``9`` + a 10-digit number made from
   the lead id, so the default outcome rules give a realistic mix (…0000 busy, …1111 congestion).
 """
@@ -47,6 +49,7 @@ class DialLevelLoad:
         self.caller_number = caller_number
         self.placed: list[SimulatedCall] = []
         self.skipped_ticks = 0
+        self.down_ticks = 0
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -81,7 +84,10 @@ class DialLevelLoad:
     async def _run(self) -> None:
         interval = 1.0 / self.calls_per_second
         while True:
-            if len(self.live) < self.max_concurrent:
+            if not self.server.accepting_calls:
+                self.down_ticks += 1
+                self.server.notify()
+            elif len(self.live) < self.max_concurrent:
                 self.place_one()
             else:
                 self.skipped_ticks += 1

@@ -11,14 +11,18 @@ Rules this module keeps (the dialplan of the capture lab, spec/AMI.md part A):
   up, ``vdad_wait`` until the answered ``;1`` leg (extension 8365) hangs up; whichever of ``talk``
   and ``vdad_wait`` is shorter ends the call and decides the hangup order. ``None`` = never.
 * An answered call whose ring time reaches the Originate ``Timeout`` is a no-answer.
-* OriginateResponse Reason codes: 4 answered, 5 busy, 8 congestion, 3 no answer, 1 hung up while
-  ringing, 0 bad target.
+* OriginateResponse Reason codes: 4 answered, 5 busy, 8 congestion, 3 no answer, 0 bad target;
+  an AMI Hangup while ringing gives 0 or 8 (``calls``), never 1 (spec/AMI.md 6a.3).
+* ``orders`` (``OrderRules``) says how the events of a call are ordered: as captured, or in a
+  seeded realistic variation (the default).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+
+from fillreactor.simulator.orders import OrderRules
 
 
 class Outcome(enum.Enum):
@@ -36,7 +40,7 @@ REASON = {
     Outcome.NO_ANSWER: 3,
     Outcome.BAD_TARGET: 0,
 }
-REASON_HUNG_UP_WHILE_RINGING = 1
+REASON_HUNG_UP_WHILE_RINGING = 1  # Asterisk 22 never sends it (6a.3); kept for existing imports
 
 DIALPLAN_CONTEXT = "default"
 TRUNK_CONTEXT = "trunk"
@@ -64,6 +68,7 @@ class OutcomeRules:
     overrides: dict[str, Outcome] = field(default_factory=dict)
     timing_overrides: dict[str, CallTiming] = field(default_factory=dict)
     suffix_rules: dict[str, Outcome] = field(default_factory=lambda: dict(SUFFIX_RULES))
+    orders: OrderRules = field(default_factory=OrderRules)
 
     def outcome_for(self, number: str, context: str) -> Outcome:
         if context != DIALPLAN_CONTEXT or not number.startswith("9") or len(number) < 2:

@@ -38,6 +38,7 @@ async def test_silent_server_keeps_the_socket_but_neither_answers_nor_sends_even
     mark = server.mark()
     server.place_call("918005551212", "V1126101010000000110")
     await server.wait_for_event(lambda m: m.event == "Newchannel", since=mark)
+    await server.wait_until(lambda: len(server.channels) == 4)  # every Newchannel of the call sent
     await server.wait_until(lambda: server.sessions[0].bytes_in > 0)
     assert server.sessions[0].events_sent == 2  # FullyBooted + SuccessfulAuth only
     assert not client.reader.at_eof() and not client.pending

@@ -51,6 +51,6 @@ async def test_load_never_exceeds_its_concurrency() -> None:
         server = cluster[0]
         load = DialLevelLoad(server, calls_per_second=100, max_concurrent=3)
         load.start()
-        await server.wait_until(lambda: load.skipped_ticks >= 5)
+        await server.wait_until(lambda: load.skipped_ticks >= 5 and len(server.channels) == 12)
         await load.stop()
         assert len(server.calls) == 3 and len(server.channels) == 12

@@ -14,7 +14,14 @@ from ami_sim_helpers import call_sequences, captured_call
 from panoramisk.message import Message
 
 from fillreactor.core.message import AmiMessage
-from fillreactor.simulator import CallTiming, OutcomeRules, ServerConfig, SimulatedAsterisk, TimeBase
+from fillreactor.simulator import (
+    CallTiming,
+    OrderRules,
+    OutcomeRules,
+    ServerConfig,
+    SimulatedAsterisk,
+    TimeBase,
+)
 
 CALLS = {
     "Local/918005551212@default": ("V1126101010000000110", "60000", 5038, "4"),
@@ -30,7 +37,7 @@ def as_ami_message(message: Message) -> AmiMessage:
 async def test_panoramisk_session_matches_the_captures() -> None:
     # scale 0.2: the calls ring for 600 ms of real time, a wide margin for the CoreShowChannels
     # that must list all twelve channels while they ring, even on a loaded CI machine
-    rules = OutcomeRules(timing=CallTiming(ring=3.0, talk=6.0, vdad_wait=5.0))
+    rules = OutcomeRules(timing=CallTiming(ring=3.0, talk=6.0, vdad_wait=5.0), orders=OrderRules("captured"))
     async with SimulatedAsterisk(ServerConfig(name="dialer1"), time=TimeBase(0.2), rules=rules) as server:
         manager = panoramisk.Manager(
             host=server.host, port=server.port, username="cron", secret="1234", events="on", ping_delay=3600

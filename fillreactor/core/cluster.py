@@ -309,6 +309,10 @@ class LiveCounts:
     campaign_usage: Mapping[CampaignServer, int] = field(default_factory=_empty)
     dialable: frozenset[str] = frozenset()
     own_outbalance: Mapping[CampaignServer, int] = field(default_factory=_empty)
+    outbalance_in_flight: Mapping[CampaignServer, int] | None = None
+    """When the caller knows the OUTBALANCE calls one by one (the reactor: the rows' call ids
+    without those it saw end, plus its own live calls without a row yet), their exact count per
+    (campaign, server); it replaces ``max(rows, own_outbalance)``."""
 
     @classmethod
     def from_rows(
@@ -366,6 +370,9 @@ class ClusterSnapshot:
     """``vicidial_campaign_server_stats`` rows in table order (read for ``fillreactor shortage``)."""
     missing_inputs: Mapping[str, str] = field(default_factory=_empty)
     """Input name -> why it could not be read (a table or column this database lacks)."""
+    outbalance_calls: Mapping[CampaignServer, frozenset[str]] = field(default_factory=_empty)
+    """The call ids of the OUTBALANCE rows per (campaign, server): lets the reactor drop the rows
+    of calls it saw end before VICIdial's cleanup deleted them (``LiveCounts.outbalance_in_flight``)."""
 
     # Derived once per snapshot (O(1) lookups for the planner and the shortage formula).
     balance_order: tuple[ServerConfig, ...] = field(init=False, repr=False, compare=False)

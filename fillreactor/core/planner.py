@@ -60,7 +60,8 @@ class Correction(Enum):
     RESERVATIONS_COUNTED = (
         "lines used = the one used-lines figure (live V calls placed on the server + reservations +"
         " every other vicidial_auto_calls row in a live status), not every row on the server;"
-        " OUTBALANCE in flight = max(rows, fillreactor's own live OUTBALANCE calls)"
+        " OUTBALANCE in flight = the rows without the calls fillreactor saw end, plus its own live"
+        " calls that have no row yet (max(rows, own calls) where call ids are not known)"
     )
     NOT_DIALABLE = "AMI link not live and resynced: the server gets 0 calls"
     NO_AGENTS_NOT_TALLIED = (
@@ -327,6 +328,9 @@ def plan(
     wanted = demand.campaigns() if campaigns is None else fill_campaign_order(set(campaigns))
     vac_outbalance = snapshot.outbalance_by_campaign
     own_outbalance = _index_by_campaign(live.own_outbalance) if live.own_outbalance else {}
+    exact_in_flight = (
+        _index_by_campaign(live.outbalance_in_flight) if live.outbalance_in_flight is not None else None
+    )
     rows_on_server = snapshot.auto_calls.rows_on_server
     dialable = live.dialable
     used_cache: dict[str, int] = {}
@@ -382,7 +386,9 @@ def plan(
 
         own = own_outbalance.get(campaign, EMPTY_COUNTS)
         in_flight: Mapping[str, int] = in_flight_rows
-        if own:
+        if exact_in_flight is not None:
+            in_flight = exact_in_flight.get(campaign, EMPTY_COUNTS)
+        elif own:
             in_flight = {s: max(in_flight_rows.get(s, 0), own.get(s, 0)) for s in {*in_flight_rows, *own}}
         balance_in_flight = sum(in_flight.values())
         campaign_corrections: list[Correction] = []

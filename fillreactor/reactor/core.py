@@ -67,6 +67,8 @@ LINK_SHUTTING_DOWN = "shutting_down"
 LINK_DOWN = "down"
 LINK_STOPPED = "stopped"
 
+OWN_ENDED_KEEP = 20_000  # ended own calls remembered (their rows outlive them by seconds at most)
+
 WHY_TIMER = "timer"
 WHY_STARTUP = "start-up"
 WHY_LINK = "link resynced"
@@ -141,6 +143,8 @@ class ReactorCore:
     _not_ready: set[str] = field(default_factory=set, init=False)
     _held: dict[str, tuple[float, float, list[UsageChange]]] = field(default_factory=dict, init=False)
     _deferred: tuple[float, ClusterSnapshot] | None = field(default=None, init=False)
+    _own_ended: dict[str, float] = field(default_factory=dict, init=False)
+    _clock_hint: float = field(default=0.0, init=False)
 
     # -- inputs: AMI ---------------------------------------------------------------------------
     def on_event(self, server: str, event: Event, now: float, received_at: float | None = None) -> None:
@@ -283,6 +287,7 @@ class ReactorCore:
         triggered_at = min(self._pending[c].since for c in campaigns)
         for campaign in campaigns:
             del self._pending[campaign]
+        self._clock_hint = now
         live = self._live_for_plan()
         result = plan(snapshot, self._demand(), live, campaigns=campaigns, mode=self.mode)
         triggers.record_plan(result)
@@ -383,31 +388,54 @@ class ReactorCore:
         return Demand.from_pairs(pairs)
 
     def _live_for_plan(self) -> LiveCounts:
-        assert self.triggers is not None
+        assert self.triggers is not None and self.snapshot is not None
         live = self.triggers.live()
-        own: dict[CampaignServer, int] = {}
         usage = dict(live.usage)
-        for (campaign, server), count in self.inflight.items():
+        own = self._own_active_ids()
+        exact: dict[CampaignServer, int] = {}
+        ended = self._own_ended
+        for key, ids in self.snapshot.outbalance_calls.items():
+            # a row of a call fillreactor saw end is waiting for VICIdial's cleanup: not in flight
+            count = sum(1 for call_id in ids if call_id not in ended)
             if count:
-                own[(campaign, server)] = own.get((campaign, server), 0) + count
-                usage[server] = usage.get(server, 0) + count
-        for key, count in self.own_calls_active().items():
-            own[key] = own.get(key, 0) + count
-        dialable = frozenset(self._dialable)
-        return dc_replace(live, usage=usage, own_outbalance=own, dialable=dialable)
+                exact[key] = count
+        for call_id, key in own.items():
+            if call_id not in self.snapshot.outbalance_calls.get(key, ()):
+                exact[key] = exact.get(key, 0) + 1  # placed after the rows were read
+        own_counts: dict[CampaignServer, int] = {}
+        for key in own.values():
+            own_counts[key] = own_counts.get(key, 0) + 1
+        for key, count in self.inflight.items():
+            if count:
+                exact[key] = exact.get(key, 0) + count
+                own_counts[key] = own_counts.get(key, 0) + count
+                usage[key[1]] = usage.get(key[1], 0) + count
+        return dc_replace(
+            live,
+            usage=usage,
+            own_outbalance=own_counts,
+            outbalance_in_flight=exact,
+            dialable=frozenset(self._dialable),
+        )
 
     def own_calls_active(self) -> dict[CampaignServer, int]:
         """fillreactor's own OUTBALANCE calls still live or reserved, per (campaign, server)."""
         counts: dict[CampaignServer, int] = {}
-        gone = []
-        for call_id, key in self.own_calls.items():
-            if self.model.call_active(key[1], call_id):
-                counts[key] = counts.get(key, 0) + 1
-            else:
-                gone.append(call_id)
+        for key in self._own_active_ids().values():
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def _own_active_ids(self) -> dict[str, CampaignServer]:
+        """Own calls still live or reserved; the others move to ``_own_ended`` (kept a while)."""
+        model = self.model
+        gone = [cid for cid, key in self.own_calls.items() if not model.call_active(key[1], cid)]
         for call_id in gone:
             del self.own_calls[call_id]
-        return counts
+            self._own_ended[call_id] = self._clock_hint
+        if len(self._own_ended) > OWN_ENDED_KEEP:
+            for call_id in list(self._own_ended)[: len(self._own_ended) - OWN_ENDED_KEEP]:
+                del self._own_ended[call_id]
+        return dict(self.own_calls)
 
     def _release_inflight(self, campaign: str, server: str, count: int) -> None:
         key = (campaign, server)

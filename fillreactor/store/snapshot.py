@@ -135,6 +135,9 @@ AUTO_CALLS_SQL = (
     " AS family, COUNT(*) FROM vicidial_auto_calls"
     " GROUP BY server_ip, campaign_id, call_type, status, family"
 )
+OUTBALANCE_CALLS_SQL = (
+    "SELECT campaign_id, server_ip, callerid FROM vicidial_auto_calls WHERE call_type = 'OUTBALANCE'"
+)
 READY_AGENTS_SQL = (
     "SELECT c.campaign_id, la.server_ip, COUNT(*) FROM vicidial_campaigns c"
     " JOIN vicidial_live_agents la ON (la.campaign_id = c.campaign_id OR la.dial_campaign_id = c.campaign_id)"
@@ -411,6 +414,7 @@ class SnapshotLoader:
             "agents": _sorted(await rows(AGENTS_SQL)),
             "fill_agents": _sorted(await rows(FILL_AGENTS_SQL)),
             "auto_calls": _sorted(await rows(AUTO_CALLS_SQL)),
+            "outbalance_calls": _sorted(await rows(OUTBALANCE_CALLS_SQL)),
         }
         campaigns = campaigns_from_rows(parts["campaigns"])
         configs = list(campaigns.values())
@@ -591,7 +595,16 @@ _BUILDERS = {
     "shared_drops": _shared_drops,
     "stored": lambda rows: tuple(StoredShortage(c, s, _int(n)) for c, s, n in rows),
     "missing": lambda rows: MappingProxyType(dict(rows)),
+    "outbalance_calls": lambda rows: _calls_by_key(rows),
 }
+
+
+def _calls_by_key(rows: tuple[tuple[Any, ...], ...]) -> Mapping[tuple[str, str], frozenset[str]]:
+    calls: dict[tuple[str, str], set[str]] = {}
+    for campaign, server, callerid in rows:
+        if callerid:
+            calls.setdefault((campaign or "", server), set()).add(str(callerid))
+    return MappingProxyType({key: frozenset(ids) for key, ids in sorted(calls.items())})
 
 
 def _assemble(values: Mapping[str, Any]) -> ClusterSnapshot:
@@ -617,6 +630,7 @@ def _assemble(values: Mapping[str, Any]) -> ClusterSnapshot:
         shared_drops=values["shared_drops"],
         stored_shortages=values["stored"],
         missing_inputs=values["missing"],
+        outbalance_calls=values["outbalance_calls"],
     )
 
 

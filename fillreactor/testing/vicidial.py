@@ -130,6 +130,9 @@ class AgentDialer:
     async def _run(self) -> None:
         while True:
             while len(self.live) < self.target:
+                if not self.server.accepting_calls:  # shutting down, down or booting: wait for it
+                    await self.server.wait_until(lambda: self.server.accepting_calls)
+                    continue
                 await self.place_one()
                 await self.server.time.sleep(self.interval)
             self._wake.clear()

@@ -64,7 +64,13 @@ def fast_settings(**overrides: Any) -> Settings:
 
 def numbers(count: int, start: int = 1) -> list[str]:
     """Phone numbers that the simulator answers (never ...0000 busy, ...1111 congestion, ...9999)."""
-    return [f"31255{n:05d}"[:-1] + "2" for n in range(start, start + count)]
+    out: list[str] = []
+    n = start
+    while len(out) < count:
+        if n % 10_000 not in (0, 1111, 9999):
+            out.append(f"3125{n:06d}")
+        n += 1
+    return out
 
 
 @dataclass

@@ -8,15 +8,19 @@ C (rank 1): available 30. So 8 calls on B, 2 on C.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from e2e_helpers import B, C, CAMPAIGN, live_cluster
+from e2e_helpers import CAMPAIGN, A, B, C, fast_settings, live_cluster, numbers
+
+from fillreactor.simulator import Outcome
 
 pytestmark = pytest.mark.timeout(90)
 
 
 async def test_a_shortage_on_a_fills_b_then_c_by_rank_and_capacity(database_dsn, seed) -> None:
     async with live_cluster(database_dsn, seed) as cluster:
-        await cluster.eventually(lambda: len(cluster.fill_originates(B)) + len(cluster.fill_originates(C)) >= 10)
+        await cluster.eventually(lambda: sent(cluster) >= 10)
         assert len(cluster.fill_originates(B)) == 8
         assert len(cluster.fill_originates(C)) == 2
         rows = await cluster.rows(
@@ -25,8 +29,129 @@ async def test_a_shortage_on_a_fills_b_then_c_by_rank_and_capacity(database_dsn,
         )
         assert [r["server_ip"] for r in rows] == [B] * 8 + [C] * 2
         assert {(r["campaign_id"], r["status"]) for r in rows} == {(CAMPAIGN, "SENT")}
-        manager = await cluster.rows("SELECT server_ip, status, cmd_line_b FROM vicidial_manager ORDER BY man_id")
+        manager = await cluster.rows(
+            "SELECT server_ip, status, cmd_line_b FROM vicidial_manager ORDER BY man_id"
+        )
         assert [m["status"] for m in manager] == ["SENT"] * 10  # the audit trail of AMI originates
         assert {m["cmd_line_b"] for m in manager} == {"Exten: 138368"}  # Asterisk 22: routing prefix 13
         latency = cluster.service.latency
         assert len(latency.samples) == 10
+
+
+def sent(cluster) -> int:
+    """Originates fillreactor sent to B and C (the simulators' records)."""
+    return len(cluster.fill_originates(B)) + len(cluster.fill_originates(C))
+
+
+def fill_calls(cluster, server_ip: str) -> list:
+    """The live simulated calls fillreactor originated on a server."""
+    return [r.call for r in cluster.fill_originates(server_ip) if r.call is not None and r.call.live]
+
+
+async def test_a_freed_line_is_refilled_on_the_hangup_without_a_timer(database_dsn, seed) -> None:
+    # Only B balances: need 10, B's available (30 - 22) = 8 -> 8 calls, 2 unmet. No store refresh
+    # can help here (30 s apart): when one of B's calls hangs up, B's available is 8 - 7 = 1 and the
+    # next call goes out from the Hangup event itself (spec 2.4 with 7 OUTBALANCE calls in flight).
+    settings = fast_settings(agents_refresh=30.0, config_refresh=30.0, stats_refresh=30.0)
+    async with live_cluster(database_dsn, seed, balance=((30, 22, 2),), settings=settings) as cluster:
+        await cluster.eventually(lambda: len(fill_calls(cluster, B)) == 8)
+        first = len(cluster.fill_originates(B))
+        assert first == 8
+        plans_before = cluster.service.core.counters.plans
+        fill_calls(cluster, B)[0].request_hangup(16)
+        await cluster.eventually(lambda: len(cluster.fill_originates(B)) == first + 1)
+        assert cluster.service.counters["refreshes"] == 1  # only the start-up read: no timer did it
+        assert cluster.service.core.counters.plans > plans_before
+        reasons = [r.detail for r in cluster.trace.records if r.kind == "threshold"]
+        assert any("ended" in r or "freed" in r for r in reasons[1:]), reasons
+
+
+async def test_when_the_shortage_goes_away_nothing_more_is_filled(database_dsn, seed) -> None:
+    async with live_cluster(database_dsn, seed) as cluster:
+        await cluster.eventually(lambda: sent(cluster) == 10)
+        # every agent pauses: goal 0, make -20 -> shortage 0 (spec 4.2/4.4)
+        await seed.execute("UPDATE vicidial_live_agents SET status = 'PAUSED'")
+        core = cluster.service.core
+        await cluster.eventually(lambda: core.demand().total(CAMPAIGN) == 0)
+        sent = len(cluster.fill_originates(B)) + len(cluster.fill_originates(C))
+        for call in fill_calls(cluster, B)[:3]:
+            call.request_hangup(16)
+        await cluster.eventually(lambda: cluster.service.core.model.usage(B) <= 5)
+        plans = core.counters.plans
+        await cluster.eventually(lambda: core.counters.plans > plans or not core.wants_plan)
+        assert len(cluster.fill_originates(B)) + len(cluster.fill_originates(C)) == sent
+
+
+async def test_a_failed_originate_releases_its_line_and_is_replaced(database_dsn, seed) -> None:
+    # the first lead's number is congested on every server: OriginateResponse Failure reason 8
+    async with live_cluster(database_dsn, seed, start_service=False) as cluster:
+        for sim in cluster.sims:
+            sim.rules.overrides["91" + numbers(1)[0]] = Outcome.CONGESTION  # dial prefix 9, phone code 1
+        await asyncio.wait_for(cluster.service.started.wait(), 10)
+
+        def failed() -> list:
+            return [
+                r
+                for ip in (B, C)
+                for r in cluster.fill_originates(ip)
+                if r.call is not None and r.call.reason == 8
+            ]
+
+        await cluster.eventually(
+            lambda: failed() and len(fill_calls(cluster, B)) + len(fill_calls(cluster, C)) == 10
+        )
+        assert len(failed()) == 1
+        assert cluster.service.core.model.usage(B) + cluster.service.core.model.usage(C) == 10
+        total = len(cluster.fill_originates(B)) + len(cluster.fill_originates(C))
+        assert total == 11  # 10 live + the congested one, replaced at once
+
+
+async def test_a_dropped_link_gets_nothing_until_it_has_resynced(database_dsn, seed) -> None:
+    # Only B balances (8 calls). Its AMI session is cut and, while fillreactor is not connected,
+    # two of its calls hang up: the model cannot see it. Only the resync after the reconnect shows
+    # 6 live calls; then, and on the new session only, the 2 missing calls go out.
+    async with live_cluster(database_dsn, seed, balance=((30, 22, 2),)) as cluster:
+        await cluster.eventually(lambda: len(fill_calls(cluster, B)) == 8)
+        sim = cluster.sim(B)
+        (old_session,) = {r.session_id for r in cluster.fill_originates(B)}
+        sim.faults.go_silent()  # nothing reaches fillreactor; its Ping goes unanswered
+        for call in fill_calls(cluster, B)[:2]:
+            call.request_hangup(16)
+        await cluster.eventually(lambda: len(fill_calls(cluster, B)) == 6)
+        assert len(cluster.fill_originates(B)) == 8  # no new call while the link is dead
+        sim.faults.drop()
+        sim.faults.resume()
+        await cluster.eventually(lambda: len(fill_calls(cluster, B)) == 8, timeout=20)
+        new = [r for r in cluster.fill_originates(B) if r.session_id != old_session]
+        assert len(new) == 2 and len(cluster.fill_originates(B)) == 10
+        down = ("link", B, "not dialable")
+        assert any((r.kind, r.server, r.detail) == down for r in cluster.trace.records)
+
+
+async def test_a_graceful_restart_stops_filling_there_until_it_is_back(database_dsn, seed) -> None:
+    # Only B balances. `core restart now`: Hangups for every channel, then Shutdown; Originates are
+    # refused ("Asterisk is shutting down") or not sent; after the boot and the resync the 8 calls
+    # are placed again on B.
+    async with live_cluster(database_dsn, seed, balance=((30, 22, 2),)) as cluster:
+        await cluster.eventually(lambda: len(fill_calls(cluster, B)) == 8)
+        sim = cluster.sim(B)
+        outage = await sim.faults.graceful_shutdown(restart=True)
+        await outage.wait_up()
+        await cluster.eventually(lambda: len(fill_calls(cluster, B)) == 8, timeout=20)
+        during = [r for r in cluster.fill_originates(B) if r.boot == 1 and r.received_at >= outage.began_at]
+        assert all(not r.accepted for r in during)  # anything sent while going down was refused
+        after = [r for r in cluster.fill_originates(B) if r.boot == 2 and r.accepted]
+        assert len(after) == 8
+
+
+async def test_a_crashed_agent_server_falls_back_to_its_stats_rows(database_dsn, seed) -> None:
+    # AST_VDauto_dial.pl's last row for A says 4; the live formula says 10. While A is down its
+    # demand is that row (issue 9 point 3); once A is back and resynced, live again.
+    async with live_cluster(database_dsn, seed) as cluster:
+        await seed.campaign_server_stats(CAMPAIGN, A, 4)
+        core = cluster.service.core
+        await cluster.eventually(lambda: dict(core.demand().full_servers(CAMPAIGN)) == {A: 10})
+        outage = await cluster.sim(A).faults.crash(down_for=30.0)  # 3 s of real time
+        await cluster.eventually(lambda: dict(core.demand().full_servers(CAMPAIGN)) == {A: 4})
+        await outage.wait_up()
+        await cluster.eventually(lambda: dict(core.demand().full_servers(CAMPAIGN)) == {A: 10}, timeout=20)

@@ -8,6 +8,7 @@ depends on, against simulated servers (``fillreactor.simulator``) and the test d
   calls of one campaign live on its server: each is a ``vicidial_auto_calls`` row (``OUT``,
   ``SENT``, the ``V`` call id) inserted before the call is placed on the simulator, deleted when
   the call ends (spec 5.5, 5.8).
+* ``AgentHeartbeat``: the agent screens keep every logged-in agent fresh (spec 4.1).
 * ``CallCleanup``: the balance servers' dead-call cleanup (``AST_VDauto_dial.pl`` timers,
   ``FastAGI_log.pl``): when any call of a simulated server ends, its ``vicidial_auto_calls`` row (by
   callerid) is deleted, as VICIdial does within seconds of the hangup (spec 5.8).
@@ -85,6 +86,35 @@ class CallCleanup:
                 "DELETE FROM vicidial_auto_calls WHERE callerid = %s", (call_id,), idempotent=True
             )
             self.deleted += result.rowcount
+
+
+class AgentHeartbeat:
+    """The agent screens: every logged-in agent's ``last_update_time`` refreshed each second.
+
+    VICIdial's agent page does this through ``vdc_db_query.php``; without it an agent is stale after
+    10 s and AST_VDauto_dial.pl (and fillreactor's shortage) stops counting it (spec 4.1).
+    """
+
+    def __init__(self, database: Database, interval: float = 1.0) -> None:
+        self.database = database
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(StoreError):
+                await self.database.execute(
+                    "UPDATE vicidial_live_agents SET last_update_time = NOW()", idempotent=True
+                )
+            await asyncio.sleep(self.interval)
 
 
 class AgentDialer:

@@ -23,7 +23,7 @@ from fillreactor.simulator import CallTiming, SimulatedAsterisk, SimulatedCluste
 from fillreactor.store.database import Database, DatabaseAddress
 from fillreactor.testing.database import Dsn
 from fillreactor.testing.seed import Seeder
-from fillreactor.testing.vicidial import AgentDialer, CallCleanup
+from fillreactor.testing.vicidial import AgentDialer, AgentHeartbeat, CallCleanup
 
 A, B, C = "10.10.10.11", "10.10.10.12", "10.10.10.13"
 CAMPAIGN = "FILLE2E"
@@ -156,6 +156,8 @@ async def live_cluster(
         stop = asyncio.Event()
         cleanup = CallCleanup(database, list(sims))
         cleanup.start()
+        heartbeat = AgentHeartbeat(database)
+        heartbeat.start()
         dialers = []
         if agent_calls:
             dialer = AgentDialer(database, sims[0], A, CAMPAIGN, target=agent_calls, first_lead_id=500_000)
@@ -174,4 +176,5 @@ async def live_cluster(
             for dialer in dialers:
                 await dialer.stop()
             await cleanup.stop()
+            await heartbeat.stop()
             await database.close()

@@ -73,13 +73,13 @@ async def test_when_the_shortage_goes_away_nothing_more_is_filled(database_dsn, 
         await seed.execute("UPDATE vicidial_live_agents SET status = 'PAUSED'")
         core = cluster.service.core
         await cluster.eventually(lambda: core.demand().total(CAMPAIGN) == 0)
-        sent = len(cluster.fill_originates(B)) + len(cluster.fill_originates(C))
+        before = sent(cluster)
         for call in fill_calls(cluster, B)[:3]:
             call.request_hangup(16)
         await cluster.eventually(lambda: cluster.service.core.model.usage(B) <= 5)
         plans = core.counters.plans
         await cluster.eventually(lambda: core.counters.plans > plans or not core.wants_plan)
-        assert len(cluster.fill_originates(B)) + len(cluster.fill_originates(C)) == sent
+        assert sent(cluster) == before
 
 
 async def test_a_failed_originate_releases_its_line_and_is_replaced(database_dsn, seed) -> None:

@@ -105,7 +105,7 @@ def parse_conf(text: str, path: str = str(DEFAULT_PATH)) -> AstguiclientConf:
     if not _DATABASE_NAME.match(name):
         raise ConfigError(f"{path}: VARDB_database {name!r} is not allowed (1-64 of A-Z a-z 0-9 _ $)")
     port_text = values.get("VARDB_port", "") or str(DEFAULT_DB_PORT)
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 0 < int(port_text) < 65536:
         raise ConfigError(f"{path}: VARDB_port {port_text!r} is not allowed (a TCP port, 1-65535)")
     server_ip = _need(path, values, "VARserver_ip", "this server's IPv4 address as in servers.server_ip")
     try:

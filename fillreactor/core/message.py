@@ -136,8 +136,10 @@ class AmiFramer:
 
     def feed(self, data: bytes) -> list[bytes]:
         buffer = self._buffer + data if self._buffer else data
-        if b"\n\n" in buffer:  # a peer that sends bare LF: fold to the canonical form first
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\n", CRLF)
+        if buffer.count(b"\n") != buffer.count(CRLF):
+            # a bare LF (a recorded fixture, an old server): fold every line end to CRLF first. The
+            # test is on the bytes alone, so the frames never depend on where the reads were cut.
+            buffer = buffer.replace(CRLF, b"\n").replace(b"\n", CRLF)
         if self.expect_banner and self.banner is None:
             end = buffer.find(CRLF)
             if end < 0:
@@ -150,19 +152,28 @@ class AmiFramer:
             else:
                 self.banner = ""  # no banner: a server that does not send one; read messages as they come
         parts = buffer.split(MESSAGE_END)
-        self._buffer = self._check_size(parts.pop())
+        rest = parts.pop()
         if self._discarding and parts:
-            # the tail of an oversized frame ends at the first terminator: drop it
+            # the tail of an oversized frame (from an earlier read) ends at the first terminator
             parts.pop(0)
             self._discarding = False
-        return [part for part in parts if part]
+        self._buffer = self._check_size(rest)
+        limit = self.max_message_bytes
+        frames = []
+        for part in parts:
+            if len(part) > limit:  # whole in one read, but too long all the same: the same rule
+                self.errors += 1
+            elif part:
+                frames.append(part)
+        return frames
 
     def _check_size(self, rest: bytes) -> bytes:
         if len(rest) > self.max_message_bytes:
             if not self._discarding:
                 self.errors += 1
             self._discarding = True
-            return b""
+            # keep what could be the start of a terminator cut between two reads
+            return rest[-(len(MESSAGE_END) - 1) :]
         return rest
 
     @property

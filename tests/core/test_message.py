@@ -111,3 +111,11 @@ def test_framer_never_raises_on_garbage(data: bytes, chunk: int) -> None:
     framer = AmiFramer(max_message_bytes=64)
     for start in range(0, len(data), chunk):
         framer.feed(data[start : start + chunk])
+
+
+def test_the_message_before_an_oversized_frame_in_the_same_read_survives() -> None:
+    # one read: a whole message, then the start of a frame already over the limit
+    framer = AmiFramer(expect_banner=False, max_message_bytes=64)
+    first = framer.feed(b"Event: A\r\nN: 1\r\n\r\nEvent: Junk\r\nData: " + b"x" * 100)
+    rest = framer.feed(b"x" * 10 + b"\r\n\r\nEvent: B\r\nN: 2\r\n\r\n")
+    assert first == [b"Event: A\r\nN: 1"] and rest == [b"Event: B\r\nN: 2"] and framer.errors == 1

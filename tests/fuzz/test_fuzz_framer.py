@@ -10,8 +10,8 @@ Properties (the module's rules, spec/AMI.md B 1.8):
   values, any Unicode) and however the stream is cut.
 * A frame over the limit is dropped and counted; it does not take the next message with it.
 
-Two chunking dependencies found here are kept as strict xfail tests at the end (see their
-docstrings and the report): they are bugs in message.py, which this suite does not own.
+Chunking dependencies found here, since fixed, are regression tests at the end (see their
+docstrings).
 """
 
 from __future__ import annotations
@@ -162,11 +162,9 @@ def streams_with_an_oversized_frame(draw: st.DrawFn) -> tuple[bytes, bytes, list
     oversized = b"Event: Junk\r\nData: " + b"x" * draw(st.integers(2 * LIMIT, 6 * LIMIT)) + b"\r\n\r\n"
     after = b"Event: B\r\nN: 2\r\n\r\n"
     data = before + oversized + after
-    # pieces of at most LIMIT bytes around the big frame, never a cut inside its terminator
-    # (that case is the xfail below)
+    # pieces of at most LIMIT bytes around the big frame, cuts anywhere (inside its terminator too)
     terminator = len(before) + len(oversized) - 4
     offsets = draw(st.lists(st.integers(1, len(data) - 1), max_size=30))
-    offsets = [o for o in offsets if not terminator < o < terminator + 4]
     offsets += list(range(len(before) + LIMIT // 2, terminator, LIMIT // 2))  # so it spans reads
     return before, after, cut(data, offsets)
 
@@ -182,13 +180,8 @@ def test_an_oversized_frame_is_dropped_and_counted_and_spares_its_neighbours(
     assert frames == expected and framer.errors == 1
 
 
-# -- bugs found (message.py is not ours: kept as failing examples for its owner) -------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a message after an oversized frame is lost when the "
-    "oversized frame's terminator is cut between reads (AmiFramer._check_size)",
-)
-def test_bug_the_message_after_an_oversized_frame_survives_a_cut_terminator() -> None:
+# -- bugs the fuzzing found, fixed: kept as regression tests ----------------------------------------
+def test_fixed_the_message_after_an_oversized_frame_survives_a_cut_terminator() -> None:
     """The discarding framer clears its buffer, including the first half of the oversized frame's
     CRLFCRLF; the second half then looks like the start of the next frame, and the next frame is
     taken for the oversized frame's tail and dropped."""
@@ -201,12 +194,7 @@ def test_bug_the_message_after_an_oversized_frame_survives_a_cut_terminator() ->
     assert frames == [b"Event: B\r\nA: 1"]  # actual: [] (Event B lost)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a frame over max_message_bytes is dropped only when its "
-    "unterminated part was once buffered over the limit, so it depends on the chunking",
-)
-def test_bug_an_oversized_frame_is_dropped_whatever_the_chunking() -> None:
+def test_fixed_an_oversized_frame_is_dropped_whatever_the_chunking() -> None:
     """The module promises 'a message longer than max_message_bytes is discarded whole'; the size
     is checked only on the unterminated remainder, so a long frame that arrives with its end in
     one read (or in reads each under the limit) is handed out whole."""
@@ -216,12 +204,7 @@ def test_bug_an_oversized_frame_is_dropped_whatever_the_chunking() -> None:
     assert (whole, framer.errors) == (chunked, chunked_framer.errors) == ([], 1)  # actual: whole passes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with mixed line ends, LF-to-CRLF folding depends on what "
-    "else is in the buffer, so a frame boundary depends on the chunking",
-)
-def test_bug_mixed_line_ends_frame_the_same_whatever_the_chunking() -> None:
+def test_fixed_mixed_line_ends_frame_the_same_whatever_the_chunking() -> None:
     r"""``feed`` folds bare LF to CRLF only when the buffer holds a ``\n\n``; ``A: 1\n\r\n`` is a
     message end once folded and not otherwise, so it ends a frame or not depending on whether a
     later ``\n\n`` arrived in the same read."""

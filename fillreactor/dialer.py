@@ -123,6 +123,10 @@ class Originator(Protocol):
         """Send it (the rows, vac included, are committed). Never raises for a refused call."""
         ...
 
+    def writing(self, calls: Sequence[OutboundCall]) -> None:
+        """Their rows are about to be written (the reactor learns their call ids). Must not raise."""
+        ...
+
 
 class ManagerOriginator:
     """``--dial-via manager``: the ``NEW`` row is the Originate; the target's AST_manager_send.pl sends it."""
@@ -134,6 +138,9 @@ class ManagerOriginator:
 
     async def originate(self, call: OutboundCall) -> SendResult:
         return SendResult(CallOutcome.SENT, "vicidial_manager row NEW")
+
+    def writing(self, calls: Sequence[OutboundCall]) -> None:
+        return None
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -558,6 +565,12 @@ class Dialer:
             mine[call.lead_id] = [
                 pending.pop(h.hopper_id) for h in hopper_rows.get(call.lead_id, []) if h.hopper_id in pending
             ]
+        writing = getattr(self.originator, "writing", None)  # optional (test doubles need not have it)
+        if writing is not None:
+            try:
+                writing(chunk)
+            except Exception:  # an originator must not raise; its bookkeeping is its own business
+                log.exception("originator.writing raised")
         phase = "vicidial_list"
         try:
             await store.update_leads(self.db, chunk)

@@ -16,8 +16,10 @@ Rules this module keeps:
   ``call_refused`` (the reservation is released at once), ``entry_done`` (the calls of an entry that
   were not placed).
 * **No line is handed out twice.** Between a plan and the reservation of each of its calls, the
-  planned calls are *in flight to the dialer* (``inflight``): the next plan sees them as used lines
-  and as OUTBALANCE calls in flight, exactly as it will see their reservations a moment later.
+  planned calls are *in flight to the dialer*: first anonymous (``inflight``), then by call id
+  once their rows are being written (``calls_writing``), so a snapshot that already holds their
+  ``vicidial_auto_calls`` rows does not count them twice. The next plan sees them as used lines and
+  as OUTBALANCE calls in flight, exactly as it will see their reservations a moment later.
 * **Unknown state means no dialing there**: no snapshot yet, a server whose link is not live and
   resynced, dialing disabled (standby, shadow, dry run, database unreachable: ``dialing`` False).
   Plans are still made and traced when dialing is off, and their entries are not dispatched.
@@ -73,6 +75,7 @@ WHY_TIMER = "timer"
 WHY_STARTUP = "start-up"
 WHY_LINK = "link resynced"
 WHY_RETRY = "hopper retry"
+WHY_DIALING = "dialing enabled"
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,8 @@ class ReactorCore:
     _held: dict[str, tuple[float, float, list[UsageChange]]] = field(default_factory=dict, init=False)
     _deferred: tuple[float, ClusterSnapshot] | None = field(default=None, init=False)
     _own_ended: dict[str, float] = field(default_factory=dict, init=False)
+    _pending_ids: dict[str, CampaignServer] = field(default_factory=dict, init=False)
+    _accounted: dict[CampaignServer, int] = field(default_factory=dict, init=False)
     _clock_hint: float = field(default=0.0, init=False)
 
     # -- inputs: AMI ---------------------------------------------------------------------------
@@ -269,6 +274,16 @@ class ReactorCore:
                 for campaign in self._demand().campaigns():
                     self._mark(campaign, WHY_TIMER, now, force=True)
 
+    def set_dialing(self, dialing: bool, now: float) -> None:
+        """Turn dispatching on or off; turned on, every campaign with demand is planned again (plans
+        made while it was off dispatched nothing)."""
+        if dialing == self.dialing:
+            return
+        self.dialing = dialing
+        if dialing and self.triggers is not None:
+            for campaign in self._demand().campaigns():
+                self._mark(campaign, WHY_DIALING, now)
+
     # -- output --------------------------------------------------------------------------------
     @property
     def wants_plan(self) -> bool:
@@ -305,9 +320,20 @@ class ReactorCore:
         return PlanDecision(result, campaigns, MappingProxyType(reasons), dispatch, triggered_at, now)
 
     # -- feedback from the dialer ----------------------------------------------------------------
+    def calls_writing(self, calls: Iterable[tuple[str, str, str]]) -> None:
+        """``(call_id, campaign, server)`` of dispatched calls whose rows are being written now.
+
+        From here their ``vicidial_auto_calls`` rows may show up in a snapshot: they are known by id
+        (``_pending``), so a row and the planned call are never counted twice.
+        """
+        for call_id, campaign, server in calls:
+            self._account(campaign, server)
+            self._pending_ids[call_id] = (campaign, server)
+
     def call_sent(self, server: str, call_id: str, campaign: str, now: float) -> None:
         """An Originate for ``call_id`` is about to be written: reserve its line in the model."""
-        self._release_inflight(campaign, server, 1)
+        if self._pending_ids.pop(call_id, None) is None:
+            self._account(campaign, server)
         self.own_calls[call_id] = (campaign, server)
         self.counters.calls_sent += 1
         changes = self.model.reserve(server, call_id, campaign, now)
@@ -317,6 +343,7 @@ class ReactorCore:
     def call_refused(self, server: str, call_id: str, message: str, now: float) -> None:
         """Asterisk answered the Originate with an error (or it could not be sent): release at once."""
         self.counters.calls_refused += 1
+        self._pending_ids.pop(call_id, None)
         failure = OriginateResult(call_id, False, 0, "", "", call_id)
         changes = self.model.apply(server, failure, now)
         self.own_calls.pop(call_id, None)
@@ -330,9 +357,14 @@ class ReactorCore:
     def entry_done(self, entry: PlanEntry, placed: int, now: float, *, hopper_short: bool = False) -> None:
         """The dialer finished an entry: ``placed`` of ``entry.calls`` were sent (``call_sent`` each)."""
         missing = entry.calls - placed
+        key = (entry.campaign, entry.server)
+        for call_id in [cid for cid, of in self._pending_ids.items() if of == key]:
+            del self._pending_ids[call_id]  # written, never sent: its rows were undone
+        # the dialer runs one entry of a (campaign, server) at a time: what this entry did not take
+        # out of the anonymous in-flight count is released here
+        self._release_inflight(entry.campaign, entry.server, entry.calls - self._accounted.pop(key, 0))
         if missing > 0:
             self.counters.calls_not_placed += missing
-            self._release_inflight(entry.campaign, entry.server, missing)
             if hopper_short and self.hopper_retry > 0:
                 self._muted[entry.campaign] = now + self.hopper_retry
             self._trace(
@@ -402,8 +434,12 @@ class ReactorCore:
         for call_id, key in own.items():
             if call_id not in self.snapshot.outbalance_calls.get(key, ()):
                 exact[key] = exact.get(key, 0) + 1  # placed after the rows were read
+        for call_id, key in self._pending_ids.items():  # rows being written, not reserved yet
+            usage[key[1]] = usage.get(key[1], 0) + 1
+            if call_id not in self.snapshot.outbalance_calls.get(key, ()):
+                exact[key] = exact.get(key, 0) + 1
         own_counts: dict[CampaignServer, int] = {}
-        for key in own.values():
+        for key in (*own.values(), *self._pending_ids.values()):
             own_counts[key] = own_counts.get(key, 0) + 1
         for key, count in self.inflight.items():
             if count:
@@ -436,6 +472,12 @@ class ReactorCore:
             for call_id in list(self._own_ended)[: len(self._own_ended) - OWN_ENDED_KEEP]:
                 del self._own_ended[call_id]
         return dict(self.own_calls)
+
+    def _account(self, campaign: str, server: str) -> None:
+        """One dispatched call leaves the anonymous in-flight count (known by id from now on)."""
+        key = (campaign, server)
+        self._release_inflight(campaign, server, 1)
+        self._accounted[key] = self._accounted.get(key, 0) + 1
 
     def _release_inflight(self, campaign: str, server: str, count: int) -> None:
         key = (campaign, server)

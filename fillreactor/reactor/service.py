@@ -33,7 +33,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,12 +175,8 @@ class AmiOriginator:
     async def originate(self, call: OutboundCall) -> SendResult:
         service = self.service
         core, clock = service.core, service.clock
-        reserved = False
-
         def reserve() -> None:
-            nonlocal reserved
             core.call_sent(call.server_ip, call.call_id, call.campaign_id, clock.monotonic())
-            reserved = True
 
         fields = {
             "Channel": call.channel,
@@ -210,9 +206,11 @@ class AmiOriginator:
             service.counters[f"originate_{status.value}"] += 1
             return SendResult(CallOutcome.SENT, f"{status.value}: {reply.message}")
         service.counters[f"originate_{status.value}"] += 1
-        if reserved:
-            core.call_refused(call.server_ip, call.call_id, reply.message or status.value, clock.monotonic())
+        core.call_refused(call.server_ip, call.call_id, reply.message or status.value, clock.monotonic())
         return SendResult(CallOutcome.REFUSED, f"{status.value}: {reply.message}")
+
+    def writing(self, calls: Sequence[OutboundCall]) -> None:
+        self.service.core.calls_writing((c.call_id, c.campaign_id, c.server_ip) for c in calls)
 
 
 class ManagerRowOriginator:
@@ -234,6 +232,9 @@ class ManagerRowOriginator:
             service.latency.add(max(0.0, now - origin))
         service.core.call_sent(call.server_ip, call.call_id, call.campaign_id, now)
         return SendResult(CallOutcome.SENT, "vicidial_manager row NEW")
+
+    def writing(self, calls: Sequence[OutboundCall]) -> None:
+        self.service.core.calls_writing((c.call_id, c.campaign_id, c.server_ip) for c in calls)
 
 
 class _FillWriter:
@@ -423,9 +424,10 @@ class ReactorService:
     def _update_dialing(self) -> None:
         allowed = self.dialing_allowed
         if allowed != self.core.dialing:
-            self.core.dialing = allowed
+            now = self.clock.monotonic()
+            self.core.set_dialing(allowed, now)
             text = "dialing" if allowed else f"not dialing ({self.why_not_dialing()})"
-            self.core.note(self.clock.monotonic(), "leader", "", "", text)
+            self.core.note(now, "leader", "", "", text)
             self._wake_kick.set()
 
     def why_not_dialing(self) -> str:
@@ -781,7 +783,7 @@ class ReactorService:
     # -- stopping --------------------------------------------------------------------------------
     async def _shut_down(self) -> None:
         self.stopping = True
-        self.core.dialing = False
+        self.core.set_dialing(False, self.clock.monotonic())
         for kick in (*self._server_kicks.values(), self._lookup_kick, self._wake_kick, self.fills._kick):
             kick.close()
         self._new_servers.put_nowait(None)

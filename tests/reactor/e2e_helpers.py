@@ -146,9 +146,10 @@ async def live_cluster(
     agent_calls: int = 20,
     settings: Settings | None = None,
     start_service: bool = True,
+    timing: CallTiming = TIMING,
     **seeding: Any,
 ) -> AsyncIterator[Harness]:
-    async with SimulatedCluster(servers, time_scale=TIME_SCALE, timing=TIMING) as sims:
+    async with SimulatedCluster(servers, time_scale=TIME_SCALE, timing=timing) as sims:
         await seed_cluster(seed, sims, **seeding)
         database = await Database.open(DatabaseAddress.from_dsn(dsn))
         trace = TraceCollector()

@@ -92,8 +92,10 @@ def test_a_refused_originate_releases_its_line_at_once_and_replans() -> None:
 def test_an_entry_short_of_leads_mutes_the_campaign_until_the_retry() -> None:
     core, _ = short_core(hopper_retry=1.0)
     drain(core, 1.0)
+    for n in range(3):  # the hopper had 3 leads for the 8 planned on B
+        core.call_sent(B, f"V201100000000000{n:04d}", "DEMO", 1.05)
     core.entry_done(PlanEntry("DEMO", B, 8), 3, 1.1, hopper_short=True)
-    assert core.inflight[("DEMO", B)] == 3
+    assert ("DEMO", B) not in core.inflight and core.model.usage(B) == 3
     core.tick(1.5)
     assert core.next_plan(1.5) is None  # muted
     core.tick(2.2)

@@ -56,6 +56,7 @@ async def test_a_burst_of_1000_calls_keeps_every_limit(database_dsn, seed) -> No
             "SELECT COUNT(*) AS n FROM vicidial_list WHERE called_count = 1 AND called_since_last_reset = 'Y'"
         )
         assert counted[0]["n"] == 1000
-        fill = await cluster.rows("SELECT balance_trunk_fill FROM vicidial_campaign_stats WHERE campaign_id = %s",
-                                  (CAMPAIGN,))
+        fill = await cluster.rows(
+            "SELECT balance_trunk_fill FROM vicidial_campaign_stats WHERE campaign_id = %s", (CAMPAIGN,)
+        )
         assert fill[0]["balance_trunk_fill"] == 1000

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_helpers import A, B, CAMPAIGN, TIMING, fast_settings, seed_cluster
+from e2e_helpers import CAMPAIGN, TIMING, A, fast_settings, seed_cluster
 
 from fillreactor.simulator import SimulatedCluster
 from fillreactor.store.database import Database, DatabaseAddress

@@ -24,7 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "AST_VDauto_dial.pl's local_trunk_shortage per campaign and server, every term explained",
     ),
     "replay": ("fillreactor.fixtures.replay", "replay a recorded fixture through the core, no I/O"),
-    "demo": ("fillreactor.demo", "the core, live, against a simulated cluster (no database yet)"),
+    "demo": ("fillreactor.demo", "the real service against a simulated cluster and a scratch database"),
     "simulate": ("fillreactor.simulator.cli", "run a simulated Asterisk cluster (AMI servers)"),
     "schema": ("fillreactor.schema.cli", "print or load the VICIdial schema fillreactor works on"),
 }

@@ -1,304 +1,116 @@
-"""``fillreactor demo``: the core, live, against a simulated three-server cluster.
+"""``fillreactor demo``: the real service against a simulated cluster and a scratch database.
 
-What it shows: three simulated Asterisk servers (``fillreactor.simulator``) whose own dialers
-place calls; one panoramisk session per server with ``FastAMIProtocol`` streams their events into
-the ``ChannelModel``; ``TriggerState`` turns each usage change into the campaigns that need a plan;
-the ``planner`` decides, and the demo originates the planned OUTBALANCE calls on the balance
-servers over AMI (``Async``, ActionID = the call id, a reservation in the model until the channels
-show up). The cluster facts a database would hold (servers, campaigns, agents) are fixed here,
-and nothing is written to a database: the store, the VICIdial row writes, the leader lock and the
-service come with the live reactor.
+What it runs: three simulated Asterisk 22 servers (``fillreactor.simulator``) on 127.0.0.1; a
+scratch database with the VICIdial schema on the local MariaDB (or, when nothing answers on
+127.0.0.1:3306, a private ``mariadbd`` started from the installed binary in a temporary datadir);
+a seeded cluster (agents, leads, hopper, the ``servers`` rows pointing at the simulators); the
+VICIdial processes fillreactor relies on, played by ``fillreactor.testing.vicidial`` (the agent
+server's own dialer with its ``vicidial_auto_calls`` rows, the agent screens' heartbeat, the
+cleanup of ended calls); and then exactly the code ``fillreactor run`` runs
+(``ReactorService``), for a bounded time, with a shortage that comes and goes (agents pause half
+way through and come back). It prints what happened and removes everything it created.
 
-Rules this module keeps:
-
-* Event handling is synchronous and O(1) per event (the model), and never raises into the protocol.
-* Triggers are coalesced: usage changes only mark campaigns; one plan runs per loop iteration.
-* Every originate is reserved in the model before it is sent, and its failure (a failed
-  OriginateResponse, consumed by panoramisk's action future) is fed back to the model.
-* A server gets calls only once its link is logged in and resynced with CoreShowChannels.
+Rules this module keeps: nothing here decides anything fillreactor decides (no copy of the
+reactor: the service is the service); every number printed comes from the service's own
+counters, the simulators' records or the database's rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
-import itertools
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from typing import Any
 
-import panoramisk
-
-from fillreactor.ami.fast_protocol import FastAMIProtocol, event_of
-from fillreactor.core.callid import build_call_id, lead_id_of
-from fillreactor.core.cluster import (
-    AgentTally,
-    CampaignConfig,
-    ClusterSnapshot,
-    LiveCounts,
-    ServerConfig,
-    SystemSettings,
-)
-from fillreactor.core.events import Event, OriginateResult
-from fillreactor.core.model import ChannelModel
-from fillreactor.core.planner import Plan, PlanStatus, plan
-from fillreactor.core.triggers import TriggerState
-from fillreactor.core.usage import UsageChange
-from fillreactor.simulator import CallTiming, DialLevelLoad, SimulatedAsterisk, SimulatedCluster
+from fillreactor.astguiclient import AstguiclientConf
+from fillreactor.reactor.service import ReactorService
+from fillreactor.reactor.trace import TraceRecord
+from fillreactor.service.settings import Settings
+from fillreactor.simulator import CallTiming, SimulatedCluster
+from fillreactor.store.database import Database, DatabaseAddress
+from fillreactor.testing.database import Dsn, connect, create_database, drop_database, test_dsn
+from fillreactor.testing.mariadb import server_or_private
+from fillreactor.testing.seed import Seeder
+from fillreactor.testing.vicidial import AgentDialer, AgentHeartbeat, CallCleanup
 
 DEMO_CAMPAIGN = "DEMO"
-OTHER_CAMPAIGN = "OTHER"
 AGENT_SERVER = "10.10.10.11"
 BALANCE_SERVERS = ("10.10.10.12", "10.10.10.13")
-# Lead-id ranges tell the demo which campaign a server's own dialer calls belong to, standing in
-# for the vicidial_auto_calls.callerid lookup the store will do.
-OWN_LEAD_BASE = {AGENT_SERVER: 1, BALANCE_SERVERS[0]: 1_000_000, BALANCE_SERVERS[1]: 2_000_000}
-FILL_LEAD_BASE = 5_000_000
+AGENT_TRUNKS = 20
+LIST_ID = 9001
+LEADS = 3000
 
-
-def demo_snapshot(agents: int, level: float) -> ClusterSnapshot:
-    """The database side of the demo: one agent server short of trunks, two balance servers."""
-    servers = {
-        AGENT_SERVER: ServerConfig(AGENT_SERVER, max_vicidial_trunks=20),
-        BALANCE_SERVERS[0]: ServerConfig(
-            BALANCE_SERVERS[0],
-            max_vicidial_trunks=30,
-            balance_active=True,
-            balance_rank=2,
-            balance_trunks_offlimits=22,
-            asterisk_version="22.10.1",
-        ),
-        BALANCE_SERVERS[1]: ServerConfig(
-            BALANCE_SERVERS[1],
-            max_vicidial_trunks=30,
-            balance_active=True,
-            balance_rank=1,
-            asterisk_version="22.10.1",
-        ),
-    }
-    campaigns = {
-        DEMO_CAMPAIGN: CampaignConfig(DEMO_CAMPAIGN, auto_dial_level=level),
-        OTHER_CAMPAIGN: CampaignConfig(OTHER_CAMPAIGN, auto_dial_level=1.0),
-    }
-    tallies = {
-        (DEMO_CAMPAIGN, AGENT_SERVER): AgentTally(ready=agents),
-        (OTHER_CAMPAIGN, BALANCE_SERVERS[0]): AgentTally(ready=8),
-        (OTHER_CAMPAIGN, BALANCE_SERVERS[1]): AgentTally(ready=8),
-    }
-    return ClusterSnapshot(
-        SystemSettings(),
-        servers,
-        campaigns,
-        agents=tallies,
-        logged_in_agents={AGENT_SERVER: agents, BALANCE_SERVERS[0]: 8, BALANCE_SERVERS[1]: 8},
-        fill_agents={DEMO_CAMPAIGN: agents, OTHER_CAMPAIGN: 16},
-    )
+Output = Callable[[str], None]
 
 
 @dataclass
 class DemoStats:
-    events: int = 0
-    plans: int = 0
-    originated: int = 0
+    seconds: float = 0.0
+    originates: dict[str, int] = field(default_factory=dict)
     answered: int = 0
     failed: int = 0
-    most_in_flight: int = 0
-    most_needed: int = 0
-    over_need: int = 0  # plans that asked for more than the need: must stay 0
+    plans: int = 0
+    events: int = 0
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+    most_fill_live: int = 0
+    over_limit: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
 
-class DemoReactor:
-    """The event → model → trigger → plan → originate loop, for the demo only."""
-
-    def __init__(
-        self, snapshot: ClusterSnapshot, out: Callable[[str], None], *, explain: bool = False
-    ) -> None:
-        self.snapshot = snapshot
-        self.explain = explain
-        self.model = ChannelModel()
-        self.out = out
-        self.stats = DemoStats()
-        self.loop = asyncio.get_running_loop()
-        self.managers: dict[str, panoramisk.Manager] = {}
-        self.triggers: TriggerState | None = None
-        self.pending: set[str] = set()
-        self.plan_scheduled = False
-        self.lead_ids = itertools.count(FILL_LEAD_BASE)
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    # -- events --------------------------------------------------------------------------------
-    def sink_for(self, server_ip: str) -> Callable[[Event], None]:
-        def sink(event: Event) -> None:
-            self.stats.events += 1
-            self.on_changes(self.model.apply(server_ip, event, self.loop.time()))
-
-        return sink
-
-    def on_changes(self, changes: tuple[UsageChange, ...]) -> None:
-        if self.model.pending_lookups():
-            changes = (*changes, *self.model.resolve_campaigns(self.lookup_campaigns(), self.loop.time()))
-        if changes and self.triggers is not None:
-            self.pending |= self.triggers.on_usage(changes)
-            self.schedule_plan()
-
-    def lookup_campaigns(self) -> dict[str, str | None]:
-        """Stand-in for the batched ``vicidial_auto_calls.callerid`` lookup of the store."""
-        found: dict[str, str | None] = {}
-        for call_id in self.model.pending_lookups():
-            lead = lead_id_of(call_id)
-            found[call_id] = DEMO_CAMPAIGN if lead < OWN_LEAD_BASE[BALANCE_SERVERS[0]] else OTHER_CAMPAIGN
-        return found
-
-    # -- links ---------------------------------------------------------------------------------
-    async def connect(self, server_ip: str, sim: SimulatedAsterisk, username: str, secret: str) -> None:
-        manager = panoramisk.Manager(
-            host=sim.host,
-            port=sim.port,
-            username=username,
-            secret=secret,
-            events="call,system",
-            ping_delay=3600,
-            protocol_factory=FastAMIProtocol,
-            on_event=self.sink_for(server_ip),
-        )
-        self.managers[server_ip] = manager
-        await manager.connect()
-        await asyncio.wait_for(manager.authenticated_future, 5)
-        now = self.loop.time()
-        self.model.set_link(server_ip, True, now)
-        action_id = f"resync-{server_ip}"
-        self.model.begin_snapshot(server_ip, action_id, now)
-        rows = await asyncio.wait_for(
-            manager.send_action({"Action": "CoreShowChannels", "ActionID": action_id}), 5
-        )
-        # the rows were consumed by the action's future: feed them to the model ourselves
-        for message in rows:
-            event = event_of(message)
-            if event is not None:
-                self.on_changes(self.model.apply(server_ip, event, self.loop.time()))
-        self.out(f"{server_ip}: logged in, resynced ({self.model.server_view(server_ip).channels} channels)")
-
-    def start_triggers(self) -> None:
-        live = TriggerState(self.snapshot, self.live_counts())
-        self.triggers = live
-        for server_ip in self.managers:
-            self.pending |= live.set_dialable(server_ip, self.model.dialable(server_ip))
-        self.pending |= set(live.demand.campaigns())
-        self.schedule_plan()
-
-    def live_counts(self) -> LiveCounts:
-        usage = {ip: self.model.usage(ip) for ip in self.snapshot.servers}
-        campaign_usage = {
-            (c, ip): self.model.campaign_usage(ip, c) for c in self.snapshot.campaigns for ip in usage
+def demo_settings() -> Settings:
+    return Settings().with_values(
+        {
+            "agents_refresh": 0.5,
+            "config_refresh": 5.0,
+            "stats_refresh": 1.0,
+            "lock_check": 1.0,
+            "ping_interval": 2.0,
+            "stale_claim_age": 0.0,
         }
-        dialable = frozenset(ip for ip in usage if self.model.dialable(ip))
-        return LiveCounts(usage, campaign_usage, dialable)
+    )
 
-    # -- planning ------------------------------------------------------------------------------
-    def schedule_plan(self) -> None:
-        if self.pending and not self.plan_scheduled:
-            self.plan_scheduled = True
-            self.loop.call_soon(self.run_plan)
 
-    def run_plan(self) -> None:
-        self.plan_scheduled = False
-        campaigns, self.pending = self.pending, set()
-        triggers = self.triggers
-        if triggers is None or not campaigns:
-            return
-        # the balance calls fillreactor placed are OUTBALANCE calls in flight (no database rows here)
-        own = {(DEMO_CAMPAIGN, ip): self.model.campaign_usage(ip, DEMO_CAMPAIGN) for ip in BALANCE_SERVERS}
-        live = dataclasses.replace(triggers.live(), own_outbalance=own)
-        result = plan(self.snapshot, triggers.demand, live, campaigns=campaigns)
-        triggers.record_plan(result)
-        self.stats.plans += 1
-        self.report_plan(result)
-        for entry in result.entries:
-            for _ in range(entry.calls):
-                self.originate(entry.server, entry.campaign)
+async def seed_demo(seed: Seeder, sims: SimulatedCluster, agents: int, level: float) -> None:
+    """The database side: A short of trunks with the agents, two balance servers (rank 2 and 1)."""
+    await seed.system_settings(outbound_calls_per_second=50)
+    await seed.server(
+        "agent1",
+        AGENT_SERVER,
+        max_vicidial_trunks=AGENT_TRUNKS,
+        asterisk_version="22.10.1",
+        telnet_host=sims[0].host,
+        telnet_port=sims[0].port,
+        vd_server_logs="N",
+    )
+    for index, (ip, rank, offlimits) in enumerate(((BALANCE_SERVERS[0], 2, 22), (BALANCE_SERVERS[1], 1, 0))):
+        await seed.server(
+            f"balance{index + 1}",
+            ip,
+            max_vicidial_trunks=30,
+            vicidial_balance_active="Y",
+            vicidial_balance_rank=rank,
+            balance_trunks_offlimits=offlimits,
+            asterisk_version="22.10.1",
+            telnet_host=sims[index + 1].host,
+            telnet_port=sims[index + 1].port,
+        )
+    await seed.campaign(DEMO_CAMPAIGN, auto_dial_level=f"{level:g}", dial_timeout=30)
+    await seed.lead_list(LIST_ID, DEMO_CAMPAIGN)
+    numbers = [f"3125{n:06d}" for n in range(1, LEADS * 2) if n % 10_000 not in (0, 1111, 9999)][:LEADS]
+    lead_ids = await seed.leads(LIST_ID, phone_numbers=numbers)
+    await seed.hopper(DEMO_CAMPAIGN, lead_ids)
+    await seed.live_agents(agents, AGENT_SERVER, DEMO_CAMPAIGN)
 
-    def report_plan(self, result: Plan) -> None:
-        if result.status is not PlanStatus.PLANNED:
-            self.out(f"  plan: {result.status.value}")
-            return
-        for campaign in result.campaigns:
-            self.stats.most_needed = max(self.stats.most_needed, campaign.needed)
-            if result.total(campaign.campaign) > max(campaign.needed, 0):
-                self.stats.over_need += 1
-        if not result.entries:
-            return
-        if self.explain:
-            for line in result.explain():
-                self.out(f"  plan | {line}")
-            return
-        for campaign in result.campaigns:
-            calls = ", ".join(
-                f"{e.server} +{e.calls}" for e in result.entries if e.campaign == campaign.campaign
-            )
-            if calls:
-                self.out(
-                    f"  plan {campaign.campaign}: shortage {campaign.shortage}, in flight "
-                    f"{campaign.balance_in_flight}, needed {campaign.needed} -> {calls}"
-                )
 
-    # -- dialing -------------------------------------------------------------------------------
-    def originate(self, server_ip: str, campaign: str) -> None:
-        lead_id = next(self.lead_ids)
-        call_id = build_call_id(datetime.now(), lead_id)
-        self.on_changes(self.model.reserve(server_ip, call_id, campaign, self.loop.time()))
-        self.stats.originated += 1
-        task = self.loop.create_task(self.send_originate(server_ip, call_id, lead_id))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def send_originate(self, server_ip: str, call_id: str, lead_id: int) -> None:
-        number = f"9312555{lead_id % 10_000:04d}"  # …0000 is busy in the simulator's rules
-        action = {
-            "Action": "Originate",
-            "ActionID": call_id,
-            "Channel": f"Local/{number}@default",
-            "Exten": "8368",
-            "Context": "default",
-            "Priority": "1",
-            "Callerid": f'"{call_id}" <3125550000>',
-            "Timeout": "30000",
-            "Async": "true",
-        }
-        try:
-            messages = await asyncio.wait_for(self.managers[server_ip].send_action(action), 60)
-        except (TimeoutError, asyncio.CancelledError):
-            return  # the reservation times out in the model
-        # the OriginateResponse was consumed by the action's future: the model still needs it
-        for message in messages if isinstance(messages, list) else [messages]:
-            event = event_of(message)
-            if isinstance(event, OriginateResult):
-                if event.success:
-                    self.stats.answered += 1
-                else:
-                    self.stats.failed += 1
-                self.on_changes(self.model.apply(server_ip, event, self.loop.time()))
-
-    # -- reporting -----------------------------------------------------------------------------
-    def status_line(self, elapsed: float) -> str:
-        parts = []
-        for ip in self.snapshot.servers:
-            view = self.model.server_view(ip)
-            mvt = self.snapshot.servers[ip].max_vicidial_trunks
-            per_campaign = ", ".join(f"{c} {n}" for c, n in sorted(view.campaigns.items()) if n)
-            parts.append(f"{ip} {view.usage:>2}/{mvt} lines ({per_campaign or 'idle'})")
-        in_flight = sum(self.model.campaign_usage(ip, DEMO_CAMPAIGN) for ip in BALANCE_SERVERS)
-        self.stats.most_in_flight = max(self.stats.most_in_flight, in_flight)
-        shortage = self.triggers.demand.total(DEMO_CAMPAIGN) if self.triggers else 0
-        return f"t={elapsed:4.1f}s  " + " | ".join(parts) + f" | DEMO shortage {shortage}, fill {in_flight}"
-
-    async def close(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        for manager in self.managers.values():
-            manager.close()
+def _fill_records(sims: SimulatedCluster) -> dict[str, list[Any]]:
+    return {
+        ip: [r for r in sim.originates if r.session_id is not None]
+        for ip, sim in zip(BALANCE_SERVERS, list(sims)[1:], strict=True)
+    }
 
 
 async def run_demo(
@@ -308,43 +120,184 @@ async def run_demo(
     agents: int = 10,
     level: float = 3.0,
     explain: bool = False,
-    out: Callable[[str], None] = print,
+    server: Dsn | None = None,
+    out: Output = print,
 ) -> DemoStats:
-    """Run the demo for ``seconds`` of real time; returns what happened (tests read it)."""
-    snapshot = demo_snapshot(agents, level)
-    out(
-        f"fillreactor demo: agent server {AGENT_SERVER} (20 trunks, {agents} agents of {DEMO_CAMPAIGN} at "
-        f"dial level {level}), balance servers {', '.join(BALANCE_SERVERS)}; no database is written"
-    )
-    timing = CallTiming(ring=2.0, talk=8.0, vdad_wait=6.0)
-    async with SimulatedCluster(3, time_scale=time_scale, timing=timing) as cluster:
-        reactor = DemoReactor(snapshot, out, explain=explain)
-        loads = []
+    stats = DemoStats()
+    with server_or_private(server or test_dsn()) as (reachable, private):
+        dsn = await asyncio.to_thread(create_database, reachable)
+        where = "a private mariadbd" if private is not None else f"{reachable.host}:{reachable.port}"
+        out(
+            f"fillreactor demo: scratch database {dsn.database} on {where}; agent server {AGENT_SERVER} "
+            f"({AGENT_TRUNKS} trunks, {agents} agents of {DEMO_CAMPAIGN} at dial level {level:g}), "
+            f"balance servers {BALANCE_SERVERS[0]} (rank 2, 8 of 30 trunks for balance) and "
+            f"{BALANCE_SERVERS[1]} (rank 1, 30)"
+        )
         try:
-            for sim, ip in zip(cluster, snapshot.servers, strict=True):
-                await reactor.connect(ip, sim, cluster.username, cluster.secret)
-                concurrency = 20 if ip == AGENT_SERVER else 8
-                load = DialLevelLoad(
-                    sim, calls_per_second=6.0, max_concurrent=concurrency, first_lead_id=OWN_LEAD_BASE[ip]
-                )
-                load.start()
-                loads.append(load)
-            reactor.start_triggers()
-            started = reactor.loop.time()
-            ticks = max(1, round(seconds))
-            for _ in range(ticks):
-                await asyncio.sleep(seconds / ticks)  # pacing the printout, not synchronisation
-                out(reactor.status_line(reactor.loop.time() - started))
+            await _run(
+                dsn,
+                stats,
+                seconds=seconds,
+                time_scale=time_scale,
+                agents=agents,
+                level=level,
+                explain=explain,
+                out=out,
+            )
         finally:
-            for load in loads:
-                await load.stop()
-            await reactor.close()
-    stats = reactor.stats
-    out(
-        f"done: {stats.events} events, {stats.plans} plans, {stats.originated} balance calls originated "
-        f"({stats.answered} answered, {stats.failed} failed), at most {stats.most_in_flight} in flight"
-    )
+            await asyncio.to_thread(drop_database, dsn)
+            out(
+                f"scratch database {dsn.database} dropped" + (", private mariadbd stopped" if private else "")
+            )
     return stats
+
+
+async def _run(
+    dsn: Dsn,
+    stats: DemoStats,
+    *,
+    seconds: float,
+    time_scale: float,
+    agents: int,
+    level: float,
+    explain: bool,
+    out: Output,
+) -> None:
+    timing = CallTiming(ring=2.0, talk=8.0, vdad_wait=10.0)
+    async with SimulatedCluster(3, time_scale=time_scale, timing=timing) as sims:
+        connection = await connect(dsn)
+        try:
+            await seed_demo(Seeder(connection), sims, agents, level)
+        finally:
+            connection.close()
+        database = await Database.open(DatabaseAddress.from_dsn(dsn))
+        assert dsn.database is not None
+        conf = AstguiclientConf(
+            path="(demo)",
+            db_host=dsn.host,
+            db_port=dsn.port,
+            db_user=dsn.user,
+            db_password=dsn.password,
+            db_name=dsn.database,
+            server_ip=AGENT_SERVER,
+        )
+
+        def trace(record: TraceRecord) -> None:
+            if record.kind == "plan" and (explain or not record.detail.startswith("  ")):
+                if "no calls" not in record.detail or explain:
+                    out(f"  plan {record.campaign}: {record.detail.strip()}")
+            elif record.kind == "leader":
+                out(f"  {record.detail}")
+            elif record.kind == "link" and "dialable" in record.detail:
+                out(f"  {record.server}: {record.detail}")
+
+        service = ReactorService(conf, demo_settings(), trace=trace)
+        stop = asyncio.Event()
+        helpers: list[CallCleanup | AgentHeartbeat | AgentDialer] = [
+            CallCleanup(database, list(sims)),
+            AgentHeartbeat(database),
+        ]
+        own = AgentDialer(
+            database, sims[0], AGENT_SERVER, DEMO_CAMPAIGN, target=AGENT_TRUNKS, first_lead_id=500_000
+        )
+        helpers.append(own)
+        for helper in helpers:
+            helper.start()
+        task = asyncio.get_running_loop().create_task(service.run(stop))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        paused = False
+        try:
+            await asyncio.wait_for(service.started.wait(), 20)
+            ticks = max(1, round(seconds))
+            for tick in range(ticks):
+                await asyncio.sleep(seconds / ticks)  # pacing the printout, not synchronisation
+                if tick == ticks // 3 and not paused:
+                    await database.execute(
+                        "UPDATE vicidial_live_agents SET status = 'PAUSED' ORDER BY live_agent_id LIMIT %s",
+                        (max(1, agents // 2),),
+                    )
+                    paused = True
+                    out(f"  -- {max(1, agents // 2)} agents pause: the shortage goes away --")
+                elif tick == 2 * ticks // 3 and paused:
+                    await database.execute("UPDATE vicidial_live_agents SET status = 'READY'")
+                    paused = False
+                    out("  -- the agents are back: the shortage returns --")
+                out(_status_line(service, sims, loop.time() - started, stats))
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 20)
+            for helper in helpers:
+                await helper.stop()
+            await _collect(service, sims, database, stats, loop.time() - started)
+            await database.close()
+    _report(stats, out)
+
+
+def _status_line(service: ReactorService, sims: SimulatedCluster, elapsed: float, stats: DemoStats) -> str:
+    status = service.status()
+    parts = []
+    for server in status["servers"]:
+        limit = server["limit"]
+        if server["usage"] > (limit or 0):
+            stats.over_limit.append(f"{server['server_ip']} {server['usage']}/{limit} at {elapsed:.1f}s")
+        parts.append(f"{server['server_ip']} {server['usage']:>2}/{limit} lines")
+    fill = sum(
+        len([r for r in records if r.call is not None and r.call.live])
+        for records in _fill_records(sims).values()
+    )
+    stats.most_fill_live = max(stats.most_fill_live, fill)
+    shortage = sum(c["shortage"] for c in status["campaigns"])
+    return f"t={elapsed:4.1f}s  " + " | ".join(parts) + f" | shortage {shortage}, FILL calls live {fill}"
+
+
+async def _collect(
+    service: ReactorService, sims: SimulatedCluster, database: Database, stats: DemoStats, elapsed: float
+) -> None:
+    stats.seconds = elapsed
+    records = _fill_records(sims)
+    stats.originates = {ip: len(rs) for ip, rs in records.items()}
+    finished = [
+        r.call for rs in records.values() for r in rs if r.call is not None and r.call.reason is not None
+    ]
+    stats.answered = sum(1 for call in finished if call.reason == 4)
+    stats.failed = sum(1 for call in finished if call.reason != 4)
+    stats.plans = service.core.counters.plans
+    stats.events = service.core.counters.events
+    p50, p99 = service.latency.percentile(0.5), service.latency.percentile(0.99)
+    stats.latency_p50_ms = None if p50 is None else p50 * 1000
+    stats.latency_p99_ms = None if p99 is None else p99 * 1000
+    for table, where in (
+        ("vicidial_manager", "action = 'Originate'"),
+        ("vicidial_dial_log", "1"),
+        ("vicidial_dial_cid_log", "call_type = 'OUTBALANCE'"),
+        ("vicidial_lead_24hour_calls", "1"),
+    ):
+        stats.rows[table] = int(await database.fetch_value(f"SELECT COUNT(*) FROM {table} WHERE {where}"))
+    stats.rows["vicidial_list called"] = int(
+        await database.fetch_value("SELECT COUNT(*) FROM vicidial_list WHERE called_count > 0")
+    )
+
+
+def _report(stats: DemoStats, out: Output) -> None:
+    latency = (
+        "no calls"
+        if stats.latency_p50_ms is None
+        else f"p50 {stats.latency_p50_ms:.2f} ms, p99 {stats.latency_p99_ms:.2f} ms"
+    )
+    per_server = ", ".join(f"{ip} {n}" for ip, n in stats.originates.items())
+    out(
+        f"done in {stats.seconds:.1f} s: {sum(stats.originates.values())} OUTBALANCE calls ({per_server}); "
+        f"{stats.answered} answered, {stats.failed} failed; {stats.plans} plans from {stats.events} AMI"
+        " events"
+    )
+    out(f"reaction latency (trigger event read -> Originate written): {latency}")
+    out("rows written: " + ", ".join(f"{table} {count}" for table, count in stats.rows.items()))
+    out(
+        "never above a server's trunks: "
+        + ("yes" if not stats.over_limit else "NO " + "; ".join(stats.over_limit))
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -355,19 +308,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agents", type=int, default=10, help="agents of the DEMO campaign")
     parser.add_argument("--level", type=float, default=3.0, help="dial level of the DEMO campaign")
     parser.add_argument("--explain", action="store_true", help="print every plan's full explanation")
+    parser.add_argument(
+        "--dsn",
+        default=None,
+        help="the MariaDB server for the scratch database (default $FILLREACTOR_TEST_DSN or "
+        "mysql://root@127.0.0.1:3306; a private mariadbd when it does not answer)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seconds <= 0 or args.time_scale <= 0 or args.agents < 0 or args.level < 0:
-        print("fillreactor demo: --seconds and --time-scale must be positive, --agents and --level >= 0")
+    if args.seconds <= 0 or args.time_scale <= 0 or args.agents < 1 or args.level < 0:
+        print("fillreactor demo: --seconds and --time-scale must be positive, --agents >= 1, --level >= 0")
         return 2
-    asyncio.run(
+    from fillreactor.service import logs
+
+    logs.configure("warning", journald=False)
+    server = Dsn.parse(args.dsn) if args.dsn else None
+    stats = asyncio.run(
         run_demo(
             seconds=args.seconds,
             time_scale=args.time_scale,
             agents=args.agents,
             level=args.level,
             explain=args.explain,
+            server=server,
         )
     )
-    return 0
+    return 0 if not stats.over_limit else 1

@@ -119,7 +119,8 @@ class _Kick:
 # -- originators ----------------------------------------------------------------------------------
 @dataclass
 class Latency:
-    """Reaction latency samples: trigger input received -> Originate bytes written (seconds)."""
+    """Reaction latency samples: trigger input received -> first Originate of the plan entry
+    written (seconds); see ``_Origins``."""
 
     samples: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     observers: list[Callable[[float], None]] = field(default_factory=list)
@@ -137,15 +138,21 @@ class Latency:
 
 
 class _Origins:
-    """Per (campaign, server), when the input behind each planned call arrived (latency origin)."""
+    """Per (campaign, server), when the input behind each planned call arrived (latency origin).
+
+    Only the first call of each plan entry measures the reaction; the calls after it wait for the
+    pacing of ``outbound_calls_per_second`` by design, so they carry no origin (``None``).
+    """
 
     def __init__(self) -> None:
-        self._times: dict[tuple[str, str], deque[float]] = {}
+        self._times: dict[tuple[str, str], deque[float | None]] = {}
 
     def planned(self, decision: PlanDecision) -> None:
         at = decision.triggered_at if decision.triggered_at is not None else decision.planned_at
         for entry in decision.dispatch:
-            self._times.setdefault((entry.campaign, entry.server), deque()).extend([at] * entry.calls)
+            times = self._times.setdefault((entry.campaign, entry.server), deque())
+            times.append(at)
+            times.extend([None] * (entry.calls - 1))
 
     def take(self, campaign: str, server: str) -> float | None:
         times = self._times.get((campaign, server))

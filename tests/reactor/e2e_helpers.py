@@ -147,13 +147,15 @@ async def live_cluster(
     settings: Settings | None = None,
     start_service: bool = True,
     timing: CallTiming = TIMING,
+    service_options: dict[str, Any] | None = None,
     **seeding: Any,
 ) -> AsyncIterator[Harness]:
     async with SimulatedCluster(servers, time_scale=TIME_SCALE, timing=timing) as sims:
         await seed_cluster(seed, sims, **seeding)
         database = await Database.open(DatabaseAddress.from_dsn(dsn))
         trace = TraceCollector()
-        service = ReactorService(conf_for(dsn), settings or fast_settings(), trace=trace, pacing=False)
+        options: dict[str, Any] = {"pacing": False, **(service_options or {})}
+        service = ReactorService(conf_for(dsn), settings or fast_settings(), trace=trace, **options)
         stop = asyncio.Event()
         cleanup = CallCleanup(database, list(sims))
         cleanup.start()

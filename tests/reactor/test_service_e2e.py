@@ -155,3 +155,32 @@ async def test_a_crashed_agent_server_falls_back_to_its_stats_rows(database_dsn,
         await cluster.eventually(lambda: dict(core.demand().full_servers(CAMPAIGN)) == {A: 4})
         await outage.wait_up()
         await cluster.eventually(lambda: dict(core.demand().full_servers(CAMPAIGN)) == {A: 10}, timeout=20)
+
+
+async def test_a_balance_server_added_to_servers_is_picked_up_without_a_restart(database_dsn, seed) -> None:
+    # Only B balances at first (8 of the 10 needed). Adding C's servers row while the service runs
+    # starts its link within config_refresh; once resynced, C takes the 2 calls B could not.
+    async with live_cluster(database_dsn, seed, balance=((30, 22, 2),)) as cluster:
+        await cluster.eventually(lambda: len(fill_calls(cluster, B)) == 8)
+        assert C not in cluster.service.links
+        sim_c = cluster.sims[2]
+        await seed.server(
+            "bal2", C, max_vicidial_trunks=30, vicidial_balance_active="Y", vicidial_balance_rank=1,
+            asterisk_version="22.10.1", telnet_host="127.0.0.1", telnet_port=sim_c.port,
+        )
+        await cluster.eventually(lambda: len(fill_calls(cluster, C)) == 2)
+        assert C in cluster.service.links and len(cluster.fill_originates(B)) == 8
+        await seed.execute("DELETE FROM servers WHERE server_ip = %s", (C,))
+        await cluster.eventually(lambda: C not in cluster.service.links)
+
+
+async def test_a_dry_run_plans_but_claims_writes_and_originates_nothing(database_dsn, seed) -> None:
+    async with live_cluster(database_dsn, seed, service_options={"dry_run": True}) as cluster:
+        await cluster.eventually(
+            lambda: any(r.kind == "plan" and "10.10.10.12 +8" in r.detail for r in cluster.trace.records)
+        )
+        assert not cluster.service.core.dialing and cluster.service.leader is None
+        assert sent(cluster) == 0
+        assert await cluster.rows("SELECT * FROM vicidial_manager") == []
+        hopper = await cluster.rows("SELECT DISTINCT status FROM vicidial_hopper")
+        assert hopper == [{"status": "READY"}]

@@ -34,8 +34,7 @@ async def test_a_shortage_on_a_fills_b_then_c_by_rank_and_capacity(database_dsn,
         )
         assert [m["status"] for m in manager] == ["SENT"] * 10  # the audit trail of AMI originates
         assert {m["cmd_line_b"] for m in manager} == {"Exten: 138368"}  # Asterisk 22: routing prefix 13
-        latency = cluster.service.latency
-        assert len(latency.samples) == 10
+        assert len(cluster.service.latency.samples) == 2  # one reaction per plan entry (B, C)
 
 
 def sent(cluster) -> int:

@@ -39,7 +39,7 @@ from typing import Any
 
 from aiostream import stream
 
-from fillreactor.ami.config import LinkSettings, targets_from_rows
+from fillreactor.ami.config import DEFAULT_FILTER_EVENTS, LinkSettings, targets_from_rows
 from fillreactor.ami.link import LinkChange, OriginateStatus
 from fillreactor.ami.linkset import LinkSet
 from fillreactor.astguiclient import AstguiclientConf
@@ -344,6 +344,7 @@ class ReactorService:
             ping_timeout=settings.ping_timeout,
             reconnect_max=settings.reconnect_max_wait,
             username_column=settings.ami_username_column,
+            filter_events=DEFAULT_FILTER_EVENTS if settings.ami_filter else (),
         )
         self.links = LinkSet(self, self.link_settings, clock=self.clock)
         self.latency = Latency()
@@ -386,6 +387,7 @@ class ReactorService:
         """Coroutine functions started with the service and cancelled when it stops."""
         self.host_row: dict[str, Any] | None = None
         self._refresh_started = 0.0
+        self._plan_cost: float | None = None  # seconds per campaign planned (moving average)
         self._last_config = -1e9
         self._last_stats = -1e9
 
@@ -671,9 +673,11 @@ class ReactorService:
     async def _plan_pending(self) -> None:
         core = self.core
         while core.wants_plan:
+            began = time.perf_counter()
             decision = core.next_plan(self.clock.monotonic())
             if decision is None:
                 return
+            self._fit_slice(len(decision.campaigns), time.perf_counter() - began)
             if core.dialing:
                 self.fills.plan(decision.plan)
             for observer in self.decision_observers:
@@ -685,6 +689,15 @@ class ReactorService:
                 self._dispatch(decision)
             if core.wants_plan:
                 await asyncio.sleep(0)  # a slice done: let the links read before the next one
+
+    def _fit_slice(self, campaigns: int, seconds: float) -> None:
+        """Keep one slice of planning under ``plan_slice`` seconds of this loop (measured, adapted)."""
+        if campaigns <= 0 or seconds <= 0:
+            return
+        per_campaign = seconds / campaigns
+        cost = self._plan_cost
+        self._plan_cost = per_campaign if cost is None else 0.8 * cost + 0.2 * per_campaign
+        self.core.max_campaigns_per_slice = max(1, min(1000, int(self.settings.plan_slice / self._plan_cost)))
 
     # -- dialing ---------------------------------------------------------------------------------
     def _dispatch(self, decision: PlanDecision) -> None:

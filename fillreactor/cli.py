@@ -23,6 +23,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "fillreactor.shortage_cli",
         "AST_VDauto_dial.pl's local_trunk_shortage per campaign and server, every term explained",
     ),
+    "check": (
+        "fillreactor.service.check",
+        "check the configuration, database, AMI and that the Perl FILL is off",
+    ),
+    "status": ("fillreactor.service.status", "show what the running instance sees (lines, links, campaigns)"),
+    "systemd-unit": ("fillreactor.service.unit_cli", "print the systemd unit for this installation"),
+    "record": (
+        "fillreactor.fixtures.record",
+        "record the cluster's AMI traffic and database reads into a fixture (reads only)",
+    ),
     "replay": ("fillreactor.fixtures.replay", "replay a recorded fixture through the core, no I/O"),
     "demo": ("fillreactor.demo", "the real service against a simulated cluster and a scratch database"),
     "simulate": ("fillreactor.simulator.cli", "run a simulated Asterisk cluster (AMI servers)"),

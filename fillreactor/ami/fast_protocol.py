@@ -43,6 +43,11 @@ Hooks for an owner that bypasses panoramisk's action futures (``fillreactor.ami.
 * ``on_control(event)`` sees FullyBooted and Shutdown after the sink, before panoramisk does.
 * ``on_lost(exc)`` is called exactly once, when the connection is lost (whoever closed it), even
   before panoramisk's Manager has attached itself (``factory`` None: panoramisk would raise there).
+* ``on_frame(frame, read_at)``, when set, is called for every complete frame (bytes without the
+  terminating blank line: responses and events alike, whether kept or dropped) just before that
+  frame is handled, so anything the handling causes (a state change, an event) comes after it.
+  ``fillreactor record`` writes the AMI traffic with it. A raising tap is counted like a failed
+  frame and the frame is still handled. Unset (None), it costs one test per frame.
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ class FastAMIProtocol(AMIProtocol):
         self.replies: ActionReplies | None = None
         self.on_control: Callable[[Event], object] | None = None
         self.on_lost: Callable[[Exception | None], object] | None = None
+        self.on_frame: Callable[[bytes, float], object] | None = None
         self.closed = False
         self.extra_dispatch_names = extra_dispatch_names
         self.normaliser = Normaliser()
@@ -137,7 +143,13 @@ class FastAMIProtocol(AMIProtocol):
         responses = self.responses
         replies = self.replies
         feed_frame = self.normaliser.feed_frame
+        tap = self.on_frame
         for frame in frames:
+            if tap is not None:
+                try:
+                    tap(frame, read_at)
+                except Exception as exc:
+                    self._failure("tap", exc, frame[:60])
             try:
                 if not frame.startswith(_EVENT_PREFIX):
                     # a response: ours (sent outside panoramisk) or one of panoramisk's actions

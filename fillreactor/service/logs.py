@@ -9,7 +9,9 @@ Rules this module keeps (spec/VICIDIAL_FILL.md 8.2-8.3, spec/AMI.md D 5.2):
 * When the FILL host's ``servers.vd_server_logs`` is ``Y``, every log line is also appended to
   ``<PATHlogs>/vdautodial_FILL.<YYYY-MM-DD>`` as ``<YYYY-MM-DD HH:MM:SS>|<message>|`` (the Perl
   FILL's format), the date of the line choosing the file, so admins' ``tail -f`` habits keep
-  working. A file that cannot be written is reported once and otherwise ignored.
+  working. It gets fillreactor's INFO lines whatever ``log_level`` says for stderr (the Perl logs
+  every event when ``vd_server_logs`` is Y). A file that cannot be written is reported once and
+  otherwise ignored.
 * Secrets are never passed to a logger (the configuration objects mask them).
 * ``kill_file_present`` is the Perl's ``VDADfull.kill`` check: the file is removed and the service
   stops cleanly, as the Perl does (spec 8.2).
@@ -92,17 +94,32 @@ def configure(level: str = "info", *, journald: bool | None = None) -> logging.H
     for old in [h for h in root.handlers if getattr(h, "_fillreactor", False)]:
         root.removeHandler(old)
     handler._fillreactor = True  # type: ignore[attr-defined]
+    wanted = getattr(logging, level.upper(), logging.INFO)
+    handler.setLevel(wanted)  # the FILL log file may want INFO from fillreactor while stderr does not
     root.addHandler(handler)
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    root.setLevel(wanted)
     logging.getLogger("panoramisk").setLevel(max(logging.INFO, root.level))  # DEBUG halves its speed
     return handler
 
 
 def attach_vicidial_file(logs_dir: str | Path) -> VicidialFileHandler:
+    """Also write fillreactor's INFO and above to the VICIdial FILL log in ``logs_dir``."""
     handler = VicidialFileHandler(logs_dir)
     handler.setLevel(logging.INFO)
-    logging.getLogger("fillreactor").addHandler(handler)
+    logger = logging.getLogger("fillreactor")
+    handler.previous_level = logger.level  # type: ignore[attr-defined]
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
     return handler
+
+
+def detach(handler: logging.Handler) -> None:
+    """Undo ``attach_vicidial_file`` (the service stopped)."""
+    logger = logging.getLogger("fillreactor")
+    logger.removeHandler(handler)
+    logger.setLevel(getattr(handler, "previous_level", logger.level))
+    handler.close()
 
 
 def kill_file_present(path_home: str | Path) -> bool:

@@ -3,27 +3,64 @@
 Rules this module keeps:
 
 * Options: ``--conf FILE`` (default /etc/astguiclient.conf, read only when no other file is
-  given), ``--once``, ``--dry-run``, ``--shortage-source stats|live``, ``--dial-via manager|ami``,
-  ``--per-server-pacing``, ``--stale-claim-age SECONDS``, ``--log-level``.
+  given), ``--config FILE`` (fillreactor's settings, default /etc/fillreactor.conf when it exists),
+  ``--once``, ``--dry-run``, and one option per setting of ``settings.SETTINGS``
+  (``--name-with-dashes``), made from that table, so the command line cannot drift from it. The
+  command line wins over the file; every bad value is one line naming the file or "command line",
+  the key and what is allowed, and the exit status is 2.
 * With ``--once`` the source of demand defaults to ``stats`` and the way to send to ``manager``
   (a single pass has no AMI links); asking for ``live`` or ``ami`` there is refused with a message
-  saying what to use. Without ``--once`` it prints one line and exits 2 (the service mode is not
-  built yet).
-* Logs go to stderr at ``--log-level``; what a pass did goes to stdout. No secret is printed.
+  saying what to use.
+* The service (``serve``) is what systemd runs (spec/AMI.md D 5.2):
+
+  - ``READY=1`` once the reactor has started (database open, first snapshot read, links started),
+    not once every server is connected; ``STATUS=`` the reactor's status line, sent when it
+    changes; ``WATCHDOG=1`` from a task of this event loop (a stalled loop stops it).
+  - SIGTERM / SIGINT: ``STOPPING=1``, the reactor stops (dialing off, unsent claims released);
+    if it has not finished after ``STOP_DEADLINE`` seconds (less than the unit's
+    ``TimeoutStopSec``) it is cancelled, so systemd never has to SIGKILL a dialing process.
+  - SIGHUP: ``RELOADING=1``, the settings are read again (the same file and command line), handed
+    to ``service.reload`` (links stay up) and every change is logged; then ``READY=1``. A bad file
+    is logged and the running settings stay.
+  - ``<PATHhome>/VDADfull.kill`` is looked for every ``HOUSEKEEPING_SECONDS``: removed, and the
+    service stops cleanly (spec 8.2). When the FILL host's ``servers.vd_server_logs`` is ``Y``,
+    the log also goes to ``<PATHlogs>/vdautodial_FILL.<date>`` (spec 8.3).
+  - The trace (``--trace``) goes to stderr (colour on a terminal) or ``--trace-file``, filtered by
+    ``--trace-server`` / ``--trace-campaign``; the status socket and the metrics endpoint are
+    started with the reactor (``service.extra_tasks``).
+
+* Logs go to stderr with journald priority prefixes; what a pass did goes to stdout. No secret is
+  printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from fillreactor.astguiclient import DEFAULT_PATH
+from fillreactor.astguiclient import DEFAULT_PATH, ConfigError
 from fillreactor.once import EXIT_USAGE, OnceOptions, run_once
-from fillreactor.service.settings import Settings
+from fillreactor.service.settings import (
+    Settings,
+    add_setting_arguments,
+    command_line_values,
+    load_settings,
+    parse_command_line,
+)
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+HOUSEKEEPING_SECONDS = 2.0
+STOP_DEADLINE = 15.0  # < systemd.STOP_TIMEOUT_SECONDS (20): the reactor drains in DRAIN_SECONDS (10)
+# settings that serve() itself sets up once: a change waits for a restart
+RESTART_TO_APPLY = ("trace", "trace_file", "metrics_port", "status_socket")
+
+log = logging.getLogger("fillreactor")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,165 +70,247 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="VICIdial's astguiclient.conf: the database, VARserver_ip, PATHlogs (default %(default)s)",
     )
-    parser.add_argument("--once", action="store_true", help="one planning and dialing pass, then exit")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print the plan and the calls it would place; write nothing"
-    )
-    parser.add_argument(
-        "--shortage-source",
-        choices=("stats", "live"),
-        default=None,
-        help="demand from vicidial_campaign_server_stats (as the Perl FILL) or from live line counts"
-        " (default: live for the service, stats with --once)",
-    )
-    parser.add_argument(
-        "--dial-via",
-        choices=("manager", "ami"),
-        default=None,
-        help="manager: vicidial_manager NEW rows for AST_manager_send.pl; ami: over the AMI session,"
-        " the row written SENT (default: ami for the service, manager with --once)",
-    )
-    parser.add_argument(
-        "--per-server-pacing",
-        action="store_true",
-        help="also pace each server at its servers.outbound_calls_per_second (the Perl FILL does not)",
-    )
-    parser.add_argument(
-        "--stale-claim-age",
-        type=float,
-        default=Settings().stale_claim_age,
-        metavar="SECONDS",
-        help="start-up recovery: a VDFC_ claim still there after this long is released (default %(default)s)",
-    )
-    parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO", help="default %(default)s")
     parser.add_argument(
         "--config",
         default=None,
         metavar="FILE",
         help="fillreactor's own settings (INI, [fillreactor]); default /etc/fillreactor.conf if present",
     )
+    parser.add_argument("--once", action="store_true", help="one planning and dialing pass, then exit")
     parser.add_argument(
-        "--trigger",
-        choices=("event", "timer"),
-        default=None,
-        help="event: plan the moment usage crosses a threshold (default); timer: every 2.5 s as the Perl",
+        "--dry-run", action="store_true", help="print the plan and the calls it would place; write nothing"
     )
-    parser.add_argument("--trace", action="store_true", help="write the verbose event trace to stderr")
+    add_setting_arguments(parser)
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    return Path(args.config) if getattr(args, "config", None) else None
+
+
+def _print_errors(error: ConfigError, stream: Any) -> None:
+    for line in str(error).splitlines():
+        print(f"fillreactor run: {line}", file=stream)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.once:
         return run_service(args)
-    if args.stale_claim_age < 0:
-        print("fillreactor run: --stale-claim-age must be 0 or more seconds")
+    given = command_line_values(args)
+    try:
+        parsed = parse_command_line(given)
+        settings = load_settings(_config_path(args), parsed, config_required=bool(args.config))
+    except ConfigError as error:
+        _print_errors(error, sys.stdout)
         return EXIT_USAGE
     logging.basicConfig(
-        level=getattr(logging, args.log_level),
+        level=getattr(logging, settings.log_level.upper()),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     options = OnceOptions(
         conf_path=args.conf,
         dry_run=args.dry_run,
-        shortage_source=args.shortage_source or "stats",
-        dial_via=args.dial_via or "manager",
-        per_server_pacing=args.per_server_pacing,
-        stale_claim_age=args.stale_claim_age,
+        # a pass has no AMI links: only what the command line asks for overrides these two
+        shortage_source=parsed.get("shortage_source", "stats"),
+        dial_via=parsed.get("dial_via", "manager"),
+        per_server_pacing=settings.per_server_pacing,
+        stale_claim_age=settings.stale_claim_age,
+        lock_name=settings.lock_name,
     )
     return asyncio.run(run_once(options))
 
 
 # -- the service ---------------------------------------------------------------------------------
-def service_overrides(args: argparse.Namespace) -> dict[str, object]:
-    """The settings the command line gives (None: not given, the file or the default decides)."""
-    values: dict[str, object] = {}
-    for name in ("shortage_source", "dial_via", "trigger"):
-        value = getattr(args, name, None)
-        if value is not None:
-            values[name] = value
-    if getattr(args, "per_server_pacing", False):
-        values["per_server_pacing"] = True
-    if getattr(args, "trace", False):
-        values["trace"] = True
-    if args.stale_claim_age != Settings().stale_claim_age:
-        values["stale_claim_age"] = args.stale_claim_age
-    return values
-
-
 def run_service(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from fillreactor.astguiclient import ConfigError, load_conf
+    from fillreactor.astguiclient import load_conf
     from fillreactor.service import logs
-    from fillreactor.service.settings import load_settings
 
-    logs.configure(args.log_level.lower())
+    given = command_line_values(args)
+    config_path = _config_path(args)
+
+    def read_settings() -> Settings:
+        return load_settings(config_path, config_required=config_path is not None, command_line=given)
+
     try:
         conf = load_conf(args.conf)
-        settings = load_settings(
-            Path(args.config) if args.config else None,
-            service_overrides(args),
-            config_required=bool(args.config),
-        )
+        settings = read_settings()
     except ConfigError as error:
-        print(f"fillreactor run: {error}", file=sys.stderr)
+        _print_errors(error, sys.stderr)
         return EXIT_USAGE
+    logs.configure(settings.log_level)
     try:
-        return asyncio.run(serve(conf, settings, dry_run=args.dry_run))
+        return asyncio.run(serve(conf, settings, dry_run=args.dry_run, reload_settings=read_settings))
     except KeyboardInterrupt:
         return 0
 
 
-async def serve(conf: object, settings: Settings, *, dry_run: bool = False, shadow: bool = False) -> int:
-    """Run the service until SIGTERM/SIGINT or the kill file; the exit status."""
-    import signal
+def _trace_sink(settings: Settings) -> tuple[Any, Any]:
+    """The trace filter for the reactor and the sink to close at the end (None when off)."""
+    from fillreactor.reactor.trace import FileSink, StreamSink, TraceFilter
 
+    if not settings.trace:
+        return None, None
+    sink: FileSink | StreamSink
+    if settings.trace_file:
+        sink = FileSink(settings.trace_file)
+        sink.open()  # OSError: a path that cannot be written fails at start-up, not silently later
+    else:
+        sink = StreamSink(sys.stderr)
+    return TraceFilter(sink, settings.trace_servers, settings.trace_campaigns), sink
+
+
+async def serve(
+    conf: object,
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    shadow: bool = False,
+    reload_settings: Callable[[], Settings] | None = None,
+    notifier: Any = None,
+    stop: asyncio.Event | None = None,
+    housekeeping_interval: float = HOUSEKEEPING_SECONDS,
+    service_options: dict[str, Any] | None = None,
+    on_service: Callable[[Any], None] | None = None,
+) -> int:
+    """Run the service until SIGTERM/SIGINT, ``stop`` or the kill file; the exit status.
+
+    ``notifier`` (default: one for ``$NOTIFY_SOCKET``), ``stop``, ``housekeeping_interval``,
+    ``service_options`` (more ``ReactorService`` arguments) and ``on_service`` (called with the
+    service once built) are for tests and embedding.
+    """
     from fillreactor.astguiclient import AstguiclientConf
     from fillreactor.reactor.service import ReactorService
-    from fillreactor.reactor.trace import TraceFilter, TraceRecord
-    from fillreactor.service.logs import attach_vicidial_file, kill_file_present
+    from fillreactor.reactor.trace import FileSink
+    from fillreactor.service.logs import attach_vicidial_file, detach, kill_file_present
+    from fillreactor.service.metrics import MetricsServer, build_registry
+    from fillreactor.service.status import CampaignNeeds, StatusServer, status_payload
     from fillreactor.service.systemd import Notifier
 
     assert isinstance(conf, AstguiclientConf)
-    log = logging.getLogger("fillreactor")
-    trace = None
-    if settings.trace:
-
-        def write(record: TraceRecord) -> None:
-            sys.stderr.write(record.line() + "\n")
-
-        trace = TraceFilter(write, settings.trace_servers, settings.trace_campaigns)
-    service = ReactorService(conf, settings, trace=trace, dry_run=dry_run, shadow=shadow)
-    notifier = Notifier()
-    stop = asyncio.Event()
+    try:
+        trace, trace_sink = _trace_sink(settings)
+    except OSError as error:
+        log.error("trace file %s cannot be written: %s", settings.trace_file, error.strerror or error)
+        return EXIT_USAGE
+    service = ReactorService(
+        conf, settings, trace=trace, dry_run=dry_run, shadow=shadow, **(service_options or {})
+    )
+    needs = CampaignNeeds()
+    service.decision_observers.append(needs)
+    status_server = StatusServer(settings.status_socket, lambda: status_payload(service, needs))
+    service.extra_tasks.append(status_server.serve)
+    if settings.metrics_port:
+        metrics = MetricsServer(build_registry(service, needs), settings.metrics_port)
+        service.extra_tasks.append(metrics.serve)
+    if on_service is not None:
+        on_service(service)
+    notifier = notifier if notifier is not None else Notifier()
+    stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
+    reloads: list[asyncio.Task[None]] = []
+
+    async def reload() -> None:
+        notifier.reloading()
+        try:
+            assert reload_settings is not None
+            new = reload_settings()
+        except ConfigError as error:
+            for line in str(error).splitlines():
+                log.error("reload refused, the running settings stay: %s", line)
+            notifier.ready(f"reload refused: {str(error).splitlines()[0]}")
+            return
+        old = service.settings
+        lines = [
+            f"{line.split(' ', 1)[0]} changed: takes effect after a restart"
+            if line.split(" ", 1)[0] in RESTART_TO_APPLY
+            else line
+            for line in service.reload(new)
+        ]
+        if trace is not None:
+            trace.set_filters(new.trace_servers, new.trace_campaigns)
+        if new.log_level != old.log_level:
+            logging.getLogger().setLevel(getattr(logging, new.log_level.upper()))
+        for line in lines or ["nothing changed"]:
+            log.warning("reload: %s", line)
+        notifier.ready(service.status_line())
+
+    def on_hangup() -> None:
+        if reload_settings is None:
+            log.warning("SIGHUP: nothing to reload from (no settings source)")
+            return
+        if any(not task.done() for task in reloads):
+            return  # one at a time; a burst of SIGHUPs reads the file once more at most
+        reloads.append(loop.create_task(reload(), name="reload"))
+
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     helpers: list[asyncio.Task[None]] = [loop.create_task(notifier.run_watchdog(), name="watchdog")]
+    fill_log: list[logging.Handler] = []
 
     async def housekeeping() -> None:
         await service.started.wait()
         host = service.host_row or {}
         if host.get("vd_server_logs") == "Y":
-            attach_vicidial_file(conf.path_logs)
+            fill_log.append(attach_vicidial_file(conf.path_logs))
+            log.info(
+                "logging also to %s/vdautodial_FILL.<date> (servers.vd_server_logs is Y)", conf.path_logs
+            )
+        last_status = ""
         while not stop.is_set():
-            notifier.status(service.status_line())
+            text = service.status_line()
+            if text != last_status:
+                notifier.status(text)
+                last_status = text
             if kill_file_present(conf.path_home):
                 log.warning("%s/VDADfull.kill found: stopping, as the Perl FILL does", conf.path_home)
                 stop.set()
-            await asyncio.sleep(2.0)
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(housekeeping_interval):
+                    await stop.wait()
 
     helpers.append(loop.create_task(housekeeping(), name="housekeeping"))
     log.info(
         "fillreactor starting: host %s, database %s, shortage source %s, dial via %s, trigger %s",
-        conf.server_ip, conf.database_label, settings.shortage_source, settings.dial_via, settings.trigger,
+        conf.server_ip,
+        conf.database_label,
+        settings.shortage_source,
+        settings.dial_via,
+        settings.trigger,
     )
+    running = loop.create_task(service.run(stop, ready=lambda: notifier.ready(service.status_line())))
+    stopping = loop.create_task(stop.wait())
+    code = 1
     try:
-        code = await service.run(stop, ready=lambda: notifier.ready(service.status_line()))
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not running.done():
+            notifier.stopping("stopping: dialing off, releasing unsent claims")
+            log.info("stopping")
+            done, _ = await asyncio.wait({running}, timeout=STOP_DEADLINE)
+            if not done:
+                log.error("the reactor did not stop within %g s: cancelled", STOP_DEADLINE)
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
+        if running.done() and not running.cancelled():
+            failure = running.exception()
+            if failure is None:
+                code = running.result()
+            else:
+                log.error("the reactor failed: %r", failure)
     finally:
         notifier.stopping("stopped")
-        for task in helpers:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+        for task in (stopping, *helpers, *reloads):
             task.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
-    log.info("fillreactor stopped")
+        if not running.done():
+            running.cancel()
+        await asyncio.gather(running, stopping, *helpers, *reloads, return_exceptions=True)
+        log.info("fillreactor stopped")
+        for handler in fill_log:
+            detach(handler)
+        if isinstance(trace_sink, FileSink):
+            trace_sink.close()
     return code

@@ -12,7 +12,10 @@ Rules this module keeps (spec/AMI.md D 5.1-5.2):
   ``$WATCHDOG_PID``, when set, must be our pid.
 * ``unit_text`` writes the unit for this installation: ``Type=notify``, the venv's ``fillreactor``,
   ``After=mariadb.service``, a restart policy, ``WatchdogSec``, a stop timeout longer than the
-  service's own drain time.
+  service's own drain time (``STOP_TIMEOUT_SECONDS`` > ``serve``'s ``STOP_DEADLINE`` > the reactor's
+  drain), ``ExecReload`` as SIGHUP, ``/run/fillreactor`` for the status socket, and write access
+  to PATHhome (the kill file is removed there) and PATHlogs (the FILL log) under
+  ``ProtectSystem=full``.
 """
 
 from __future__ import annotations
@@ -99,6 +102,14 @@ def executable() -> Path:
     return Path(sys.executable).parent / "fillreactor"
 
 
+def exec_start(exec_path: Path | None = None) -> str:
+    """How systemd starts this installation: its ``fillreactor`` script, else ``python -m fillreactor``."""
+    path = exec_path or executable()
+    if exec_path is not None or path.exists():
+        return str(path)
+    return f"{sys.executable} -m fillreactor"
+
+
 def unit_text(
     *,
     conf: str = "/etc/astguiclient.conf",
@@ -106,12 +117,16 @@ def unit_text(
     user: str = "root",
     extra_args: str = "",
     exec_path: Path | None = None,
+    writable: tuple[str, ...] = (),
 ) -> str:
-    command = f"{exec_path or executable()} run --conf {conf}"
+    """The unit file; ``writable``: directories the service writes (PATHhome, PATHlogs)."""
+    command = f"{exec_start(exec_path)} run --conf {conf}"
     if config:
         command += f" --config {config}"
     if extra_args:
         command += f" {extra_args}"
+    paths = " ".join(dict.fromkeys(p for p in writable if p))
+    read_write = f"ReadWritePaths=-{paths.replace(' ', ' -')}\n" if paths else ""
     return f"""\
 # fillreactor: the event-driven balance FILL dialer for VICIdial (written by `fillreactor systemd-unit`)
 [Unit]
@@ -139,7 +154,7 @@ User={user}
 RuntimeDirectory=fillreactor
 NoNewPrivileges=yes
 ProtectSystem=full
-PrivateTmp=yes
+{read_write}PrivateTmp=yes
 
 [Install]
 WantedBy=multi-user.target

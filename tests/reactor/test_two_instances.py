@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(90)
 FILLREACTOR = [sys.executable, "-m", "fillreactor"]
 
 
-def write_configs(tmp: Path, dsn) -> tuple[Path, Path]:
+def write_configs(tmp: Path, dsn, name: str = "fillreactor") -> tuple[Path, Path]:
     conf = tmp / "astguiclient.conf"
     conf.write_text(
         f"VARserver_ip => {A}\nVARDB_server => {dsn.host}\nVARDB_port => {dsn.port}\n"
@@ -37,10 +37,14 @@ def write_configs(tmp: Path, dsn) -> tuple[Path, Path]:
         f"PATHhome => {tmp}\nPATHlogs => {tmp}\n"
     )
     settings = fast_settings()
-    ini = tmp / "fillreactor.conf"
+    ini = tmp / f"{name}.conf"
     names = ("agents_refresh", "config_refresh", "stats_refresh", "lock_check", "ping_interval",
              "ping_timeout", "reconnect_max_wait", "stale_claim_age", "hopper_retry")
-    ini.write_text("[fillreactor]\n" + "".join(f"{n} = {getattr(settings, n)}\n" for n in names))
+    ini.write_text(
+        "[fillreactor]\n"
+        + "".join(f"{n} = {getattr(settings, n)}\n" for n in names)
+        + f"status_socket = {tmp}/{name}.sock\n"
+    )
     return conf, ini
 
 
@@ -61,7 +65,8 @@ async def eventually(condition, timeout: float = 20.0) -> None:
 async def test_one_instance_dials_the_other_takes_over_when_it_is_killed(
     database_dsn, seed, tmp_path: Path
 ) -> None:
-    conf, ini = write_configs(tmp_path, database_dsn)
+    conf, ini = write_configs(tmp_path, database_dsn, "first")
+    _, second_ini = write_configs(tmp_path, database_dsn, "second")
     async with SimulatedCluster(2, time_scale=0.1, timing=TIMING) as sims:
         await seed_cluster(seed, sims, balance=((30, 22, 2),))
         database = await Database.open(DatabaseAddress.from_dsn(database_dsn))
@@ -79,7 +84,7 @@ async def test_one_instance_dials_the_other_takes_over_when_it_is_killed(
         try:
             await eventually(lambda: len(originates()) == 8)
             leader_sessions = {r.session_id for r in originates()}
-            second = await start(conf, ini, tmp_path / "second.log")
+            second = await start(conf, second_ini, tmp_path / "second.log")
             await b.wait_for_sessions(2)  # the standby is logged in too
             assert second.returncode is None
             first.send_signal(signal.SIGKILL)

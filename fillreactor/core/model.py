@@ -45,6 +45,8 @@ Rules this module keeps:
   a channel carrying the call id appears (event or row)  becomes the live call (no double count)
   OriginateResult failure, ActionID or CallerIDName = id released
   ``expire(now)`` at or after its deadline               released
+  an accepted snapshot, begun over ``reservation_grace`` released (it never became a call: lost
+  seconds after the originate, not in the listing       in a crash, a restart, a dropped link)
   OriginateResult success                                unchanged (its channels decide)
   =====================================================  ================================
 
@@ -208,6 +210,7 @@ class _Server:
         "reservations",
         "snapshot_action_id",
         "snapshot_at",
+        "snapshot_begun_at",
         "snapshot_detail",
         "snapshot_loaded",
         "snapshot_row_count",
@@ -227,7 +230,8 @@ class _Server:
         self.calls: dict[str, _Call] = {}
         self.tombstones: dict[str, float] = {}
         self.tombstone_queue: deque[tuple[float, str]] = deque()
-        self.reservations: dict[str, tuple[str, float]] = {}  # call id -> (campaign, deadline)
+        # call id -> (campaign, deadline, when it was made)
+        self.reservations: dict[str, tuple[str, float, float]] = {}
         self.family_counts: dict[str, int] = dict.fromkeys(FAMILIES, 0)
         self.campaign_counts: dict[str, int] = {}
         self.id_refs: dict[str, int] = {}  # call id -> live channels carrying it
@@ -245,6 +249,7 @@ class _Server:
         self.snapshot_state = SNAPSHOT_NEVER
         self.snapshot_detail = ""
         self.snapshot_at: float | None = None
+        self.snapshot_begun_at = 0.0
 
     @property
     def usage(self) -> int:
@@ -329,11 +334,13 @@ class ChannelModel:
         *,
         classifier: TrunkClassifier | None = None,
         reservation_timeout: float = 60.0,
+        reservation_grace: float = 2.0,
         tombstone_ttl: float = 120.0,
         max_cached_campaigns: int = 200_000,
     ) -> None:
         self.classifier = classifier if classifier is not None else DEFAULT_CLASSIFIER
         self.reservation_timeout = reservation_timeout
+        self.reservation_grace = reservation_grace
         self.tombstone_ttl = tombstone_ttl
         self.max_cached_campaigns = max_cached_campaigns
         self._servers: dict[str, _Server] = {}
@@ -551,6 +558,7 @@ class ChannelModel:
         srv.snapshot_row_count = 0
         srv.snapshot_state = SNAPSHOT_PENDING
         srv.snapshot_detail = ""
+        srv.snapshot_begun_at = now
 
     def _on_snapshot_row(self, srv: _Server, event: SnapshotRow, now: float) -> tuple[UsageChange, ...]:
         if srv.snapshot_action_id is None or event.action_id != srv.snapshot_action_id:
@@ -588,8 +596,16 @@ class ChannelModel:
         for channel in missed:
             self._tombstone(srv, channel.uniqueid, now)
             self._remove(srv, channel)
+        # an originate sent well before the listing whose channels are not in it never became a call
+        # (lost with a crash or a restart): its line is free again
+        cutoff = srv.snapshot_begun_at - self.reservation_grace
+        dead = [cid for cid, (_, _, made) in srv.reservations.items() if made < cutoff]
+        for call_id in dead:
+            srv.bump_campaign(srv.reservations.pop(call_id)[0], -1)
         srv.snapshot_state = SNAPSHOT_LOADED
-        srv.snapshot_detail = f"{row_count} rows, {len(missed)} missed hangups removed"
+        srv.snapshot_detail = f"{row_count} rows, {len(missed)} missed hangups removed" + (
+            f", {len(dead)} dead reservations released" if dead else ""
+        )
         srv.snapshot_at = now
         srv.snapshot_loaded = True
         srv.stale = False
@@ -610,7 +626,7 @@ class ChannelModel:
             if previous is not None:
                 srv.bump_campaign(previous[0], -1)
             deadline = now + (self.reservation_timeout if timeout is None else timeout)
-            srv.reservations[call_id] = (campaign, deadline)
+            srv.reservations[call_id] = (campaign, deadline, now)
             srv.bump_campaign(campaign, +1)
         return self._report_all(usage_before)
 
@@ -665,7 +681,7 @@ class ChannelModel:
         cutoff = now - self.tombstone_ttl
         for srv in self._servers.values():
             if srv.reservations:
-                due = [cid for cid, (_, deadline) in srv.reservations.items() if deadline <= now]
+                due = [cid for cid, (_, deadline, _made) in srv.reservations.items() if deadline <= now]
                 if due:
                     usage_before = srv.usage
                     for call_id in due:

@@ -237,7 +237,7 @@ class ReactorCore:
             self._mark_fired(self.triggers.on_stats(demand), now)
         else:  # live: only the fallback of servers that are not dialable reads these
             fallback = self._fallback_servers()
-            for campaign in set(old.by_campaign) | set(demand.by_campaign):
+            for campaign in sorted(set(old.by_campaign) | set(demand.by_campaign)):
                 before = {s: n for s, n in old.full_servers(campaign).items() if s in fallback}
                 after = {s: n for s, n in demand.full_servers(campaign).items() if s in fallback}
                 if before != after:
@@ -549,7 +549,7 @@ class ReactorCore:
     def _mark_fired(self, fired: Iterable[str], at: float) -> None:
         triggers = self.triggers
         reasons = triggers.last_reasons if triggers is not None else {}
-        for campaign in fired:
+        for campaign in sorted(fired):  # sorted: the trace is the same whatever the hash seed
             why = reasons.get(campaign)
             self._mark(campaign, why.value if isinstance(why, Why) else "changed", at)
 

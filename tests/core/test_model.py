@@ -689,3 +689,18 @@ def test_odd_input_never_raises() -> None:
     model.add_server("other")
     assert model.servers() == ("new-server", "other")
     assert model.resolve_campaigns({}, 0.0) == NO_CHANGES
+
+
+def test_a_resync_releases_reservations_that_never_became_calls() -> None:
+    # reserved at t=10 (an Originate sent), then the server restarts: the listing at t=20 does not
+    # have the call; begun 10 s after the originate (> reservation_grace 2 s): the line is free
+    model = ChannelModel(reservation_grace=2.0)
+    model.set_link("s", True, 0.0)
+    model.reserve("s", "V1126101010000000001", "C", 10.0)
+    model.reserve("s", "V1126101010000000002", "C", 19.5)  # 0.5 s before the listing: kept
+    assert model.usage("s") == 2
+    model.set_link("s", False, 15.0)
+    model.set_link("s", True, 20.0)
+    model.begin_snapshot("s", "a1", 20.0)
+    model.apply("s", SnapshotEnd("a1", 0), 20.1)
+    assert model.usage("s") == 1 and model.campaign_usage("s", "C") == 1

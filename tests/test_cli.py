@@ -54,3 +54,14 @@ def test_readme_has_exactly_the_two_setup_commands_and_ci_runs_the_test_one() ->
     assert tests.endswith(".venv/bin/python -m pytest")
     ci = (ROOT / ".ci" / "run").read_text()
     assert "README.rst" in ci and "-m pytest" in ci
+
+
+def test_readme_is_valid_restructuredtext() -> None:
+    import io
+
+    import docutils.core
+
+    errors = io.StringIO()
+    text = (ROOT / "README.rst").read_text(encoding="utf-8")
+    docutils.core.publish_doctree(text, settings_overrides={"warning_stream": errors, "report_level": 2})
+    assert errors.getvalue() == ""

@@ -302,6 +302,8 @@ class Dialer:
         self.logs_dir = Path(logs_dir) if logs_dir is not None else None
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_flight: set[int] = set()
+        self.on_rows: Callable[[str, str, str], None] | None = None
+        """Told after each batch of rows: ``(campaign, server, "table n, table n, ...")`` (the trace)."""
 
     def _lock(self, server: str) -> asyncio.Lock:
         lock = self._locks.get(server)
@@ -603,6 +605,9 @@ class Dialer:
             await store.insert_dial_logs(self.db, chunk)
         except StoreError as error:  # the calls are out (or about to be): go on, but say so
             log.error("vicidial_dial_log rows not written for %d calls: %s", len(chunk), error)
+        self._told_rows(
+            chunk, ("vicidial_list", "vicidial_auto_calls", "vicidial_manager", "vicidial_dial_log")
+        )
         unsent: list[OutboundCall] = []
         for call in chunk:
             try:
@@ -639,6 +644,25 @@ class Dialer:
             await store.delete_hopper_leads(self.db, [call.lead_id for call in sent])
         except StoreError as error:  # the rows stay INCALL; the recovery finishes the job
             log.error("hopper rows not deleted after the Originates: %s", error)
+        self._told_rows(
+            sent,
+            (
+                "vicidial_lead_call_daily_counts",
+                "vicidial_phone_number_call_daily_counts",
+                "vicidial_lead_24hour_calls",
+                "vicidial_dial_cid_log",
+                "vicidial_hopper deleted",
+            ),
+        )
+
+    def _told_rows(self, calls: Sequence[OutboundCall], tables: Sequence[str]) -> None:
+        if self.on_rows is None or not calls:
+            return
+        text = ", ".join(f"{table} {len(calls)}" for table in tables)
+        try:
+            self.on_rows(calls[0].campaign_id, calls[0].server_ip, text)
+        except Exception:  # the trace must never break dialing
+            log.exception("on_rows raised")
 
     async def _release(self, rows: Sequence[HopperEntry]) -> int:
         if not rows:

@@ -157,8 +157,11 @@ class ReactorCore:
         self.counters.events += 1
         changes = self.model.apply(server, event, now)
         at = now if received_at is None else received_at
-        if isinstance(event, OriginateResult) and not event.success:
-            self._trace(now, "originate", server, "", f"failed reason {event.reason} {event.action_id}")
+        if isinstance(event, OriginateResult) and (not event.success or event.action_id in self.own_calls):
+            outcome = "answered" if event.success else "failed"
+            campaign = self.own_calls.get(event.action_id, ("", ""))[0]
+            detail = f"{outcome} reason {event.reason} {event.action_id}"
+            self._trace(now, "originate", server, campaign, detail)
         elif isinstance(event, Shutdown):
             self.counters.shutdowns += 1
             self._not_ready.add(server)
@@ -336,7 +339,10 @@ class ReactorCore:
             self._account(campaign, server)
         self.own_calls[call_id] = (campaign, server)
         self.counters.calls_sent += 1
+        before = self.model.usage(server)
         changes = self.model.reserve(server, call_id, campaign, now)
+        after = self.model.usage(server)
+        self._trace(now, "originate", server, campaign, f"sent {call_id} usage {before}->{after}")
         if changes:
             self._on_changes(server, changes, now, now, None)
 
@@ -530,6 +536,7 @@ class ReactorCore:
         else:
             self._dialable.discard(server)
         if self.triggers is None:
+            self._trace(now, "link", server, "", "dialable" if dialable else "not dialable")
             return
         fired = self.triggers.set_dialable(server, dialable)
         self._mark_fired(fired, at)

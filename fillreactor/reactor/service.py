@@ -476,6 +476,10 @@ class ReactorService:
                 per_server_pacing=self.settings.per_server_pacing,
                 logs_dir=self.conf.path_logs,
             )
+            if self.trace_sinks:
+                self.dialer.on_rows = lambda campaign, server, text: self.core.note(
+                    self.clock.monotonic(), "rows", server, campaign, text
+                )
             await self._first_refresh()
             for start in self.extra_tasks:
                 task = asyncio.get_running_loop().create_task(start())
@@ -785,7 +789,10 @@ class ReactorService:
         """
         old = self.settings
         changed = [n for n in vars(old) if getattr(old, n) != getattr(settings, n)]
-        restart = {"shortage_source", "dial_via", "ami_user", "lock_name", "ping_interval", "ping_timeout"}
+        restart = {
+            "shortage_source", "dial_via", "ami_user", "lock_name", "ping_interval", "ping_timeout",
+            "ami_filter", "reconnect_max_wait", "trace", "trace_file", "metrics_port", "status_socket",
+        }
         needs_restart = [n for n in changed if n in restart]
         settings = settings.with_values({n: getattr(old, n) for n in needs_restart})
         self.settings = settings

@@ -37,6 +37,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fillreactor.demo", "the real service against a simulated cluster and a scratch database"),
     "simulate": ("fillreactor.simulator.cli", "run a simulated Asterisk cluster (AMI servers)"),
     "schema": ("fillreactor.schema.cli", "print or load the VICIdial schema fillreactor works on"),
+    "shadow-report": (
+        "fillreactor.shadow.report_cli",
+        "the summary tables of a `fillreactor run --shadow --shadow-report FILE` report",
+    ),
 }
 
 

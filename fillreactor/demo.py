@@ -184,7 +184,7 @@ async def _run(
 
         def trace(record: TraceRecord) -> None:
             if record.kind == "plan" and (explain or not record.detail.startswith("  ")):
-                if "no calls" not in record.detail or explain:
+                if explain or ("no calls" not in record.detail and "(not dialing)" not in record.detail):
                     out(f"  plan {record.campaign}: {record.detail.strip()}")
             elif record.kind == "leader":
                 out(f"  {record.detail}")

@@ -80,6 +80,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the plan and the calls it would place; write nothing"
     )
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="run beside the Perl FILL: plan as in production, claim, write and originate nothing,"
+        " and compare with the calls the Perl FILL placed",
+    )
+    parser.add_argument(
+        "--shadow-report",
+        default=None,
+        metavar="FILE",
+        help="with --shadow: append one JSON line per decision pair to FILE"
+        " (summarise it with `fillreactor shadow-report FILE`)",
+    )
     add_setting_arguments(parser)
 
 
@@ -93,6 +106,12 @@ def _print_errors(error: ConfigError, stream: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.shadow_report and not args.shadow:
+        print("fillreactor run: --shadow-report needs --shadow")
+        return EXIT_USAGE
+    if args.once and args.shadow:
+        print("fillreactor run: --shadow runs beside the Perl FILL as a service: leave out --once")
+        return EXIT_USAGE
     if not args.once:
         return run_service(args)
     given = command_line_values(args)
@@ -139,7 +158,16 @@ def run_service(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     logs.configure(settings.log_level)
     try:
-        return asyncio.run(serve(conf, settings, dry_run=args.dry_run, reload_settings=read_settings))
+        return asyncio.run(
+            serve(
+                conf,
+                settings,
+                dry_run=args.dry_run,
+                shadow=args.shadow,
+                shadow_report=args.shadow_report,
+                reload_settings=read_settings,
+            )
+        )
     except KeyboardInterrupt:
         return 0
 
@@ -165,6 +193,7 @@ async def serve(
     *,
     dry_run: bool = False,
     shadow: bool = False,
+    shadow_report: str | None = None,
     reload_settings: Callable[[], Settings] | None = None,
     notifier: Any = None,
     stop: asyncio.Event | None = None,
@@ -197,10 +226,30 @@ async def serve(
     )
     needs = CampaignNeeds()
     service.decision_observers.append(needs)
-    status_server = StatusServer(settings.status_socket, lambda: status_payload(service, needs))
+    shadow_runner = None
+    if shadow:
+        from fillreactor.shadow.metrics import ShadowCollector
+        from fillreactor.shadow.runner import attach
+
+        try:
+            shadow_runner = attach(service, report_path=shadow_report)
+        except ValueError as error:
+            log.error("%s", error)
+            return EXIT_USAGE
+
+    def payload() -> dict[str, Any]:
+        status = status_payload(service, needs)
+        if shadow_runner is not None:
+            status["shadow"] = shadow_runner.status()
+        return status
+
+    status_server = StatusServer(settings.status_socket, payload)
     service.extra_tasks.append(status_server.serve)
     if settings.metrics_port:
-        metrics = MetricsServer(build_registry(service, needs), settings.metrics_port)
+        registry = build_registry(service, needs)
+        if shadow_runner is not None:
+            registry.register(ShadowCollector(shadow_runner))
+        metrics = MetricsServer(registry, settings.metrics_port)
         service.extra_tasks.append(metrics.serve)
     if on_service is not None:
         on_service(service)

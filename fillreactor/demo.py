@@ -61,9 +61,11 @@ class DemoStats:
     lines: list[str] = field(default_factory=list)
 
 
-def demo_settings() -> Settings:
+def demo_settings(database: str = "") -> Settings:
     return Settings().with_values(
         {
+            # its own lock: GET_LOCK names are global to the MariaDB server the scratch database is on
+            "lock_name": f"fillreactor-demo-{database}"[:64],
             "agents_refresh": 0.5,
             "config_refresh": 5.0,
             "stats_refresh": 1.0,
@@ -191,7 +193,7 @@ async def _run(
             elif record.kind == "link" and "dialable" in record.detail:
                 out(f"  {record.server}: {record.detail}")
 
-        service = ReactorService(conf, demo_settings(), trace=trace)
+        service = ReactorService(conf, demo_settings(dsn.database), trace=trace)
         stop = asyncio.Event()
         helpers: list[CallCleanup | AgentHeartbeat | AgentDialer] = [
             CallCleanup(database, list(sims)),

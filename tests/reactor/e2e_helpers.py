@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,9 @@ def fast_settings(**overrides: Any) -> Settings:
         "reconnect_max_wait": 0.2,
         "stale_claim_age": 0.0,
         "hopper_retry": 0.2,
+        # GET_LOCK names are global to the MariaDB server: one per test process, so test runs side
+        # by side (and a leftover holder) never take each other's lock
+        "lock_name": f"fillreactor-test-{os.getpid()}",
     }
     values.update(overrides)
     return Settings().with_values(values)

@@ -231,6 +231,56 @@ async def test_no_circuit_breaker_on_the_command_line_turns_it_off(database_dsn)
             assert service.core.breakers.config == BreakerConfig(5, 0.8, 20, 30.0, 600.0)
 
 
+def breaker_metrics_applied() -> bool:
+    try:
+        from fillreactor.service.metrics import METRICS
+    except ImportError:
+        return False
+    return "fillreactor_server_breaker_state" in METRICS
+
+
+@pytest.mark.skipif(
+    not breaker_metrics_applied(),
+    reason="the metrics and status lines (/work/scratch/patches/breaker-ops.diff) are not applied",
+)
+async def test_status_metrics_and_the_status_text_show_an_open_breaker(database_dsn) -> None:
+    from e2e_helpers import conf_for
+
+    from fillreactor.reactor.service import ReactorService
+    from fillreactor.service.metrics import ServiceCollector
+    from fillreactor.service.settings import Settings
+    from fillreactor.service.status import CampaignNeeds, render, status_payload
+
+    service = ReactorService(conf_for(database_dsn), Settings())
+    core = service.core
+    core.dialing = True  # as the leader would
+    for server in (A, B, C):
+        link_up(core, server, 0.0)
+    core.on_snapshot(cluster(), 0.0)
+    fill_server(core, Calls(A), 20, "DEMO", 1.0)
+    open_on_b(core)
+    status = service.status()
+    by_ip = {s["server_ip"]: s for s in status["servers"]}
+    assert by_ip[B]["breaker"]["state"] == "open" and by_ip[C]["breaker"]["state"] == "closed"
+    assert by_ip[B]["breaker"]["transitions"] == {"opened": 1}
+    assert status["counters"]["breaker_opened"] == 1
+    found = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in ServiceCollector(service, CampaignNeeds()).collect()
+        for sample in family.samples
+    }
+    state = "fillreactor_server_breaker_state"
+    assert found[(state, (("server", B), ("state", "open")))] == 1
+    assert found[(state, (("server", B), ("state", "closed")))] == 0
+    assert found[(state, (("server", C), ("state", "closed")))] == 1
+    changes = "fillreactor_server_breaker_transitions_total"
+    assert found[(changes, (("change", "opened"), ("server", B)))] == 1
+    assert found[(changes, (("change", "closed"), ("server", B)))] == 0
+    text = render(status_payload(service))
+    (b_line,) = [line for line in text.splitlines() if line.startswith(B)]
+    assert "breaker open, probe in " in b_line
+
+
 # == end to end: simulated servers, the real database, the real service ============================
 @dataclass
 class Recorder:
@@ -242,6 +292,7 @@ class Recorder:
     log: list[tuple[str, Any, dict[str, int]]] = field(default_factory=list)
     sent: dict[str, list[str]] = field(default_factory=lambda: {B: [], C: []})
     status_when_opened: dict[str, Any] | None = None
+    status_line_when_opened: str = ""
 
     def install(self) -> None:
         service = self.cluster.service
@@ -264,6 +315,7 @@ class Recorder:
             self.log.append(("breaker", record, self.counts()))
             if record.detail.startswith("opened") and self.status_when_opened is None:
                 self.status_when_opened = self.cluster.service.status()
+                self.status_line_when_opened = self.cluster.service.status_line()
 
     def decision(self, decision: PlanDecision) -> None:
         if decision.dispatch:
@@ -300,8 +352,9 @@ async def test_a_congested_server_is_cut_off_probed_and_taken_back(database_dsn,
     async with live_cluster(database_dsn, seed, settings=settings, start_service=False) as cluster:
         # every number ends with "": all of B's calls fail with congestion
         cluster.sim(B).rules.suffix_rules = {"": Outcome.CONGESTION}
-        # C's calls end after ~1.6 s (1.0 + 15 simulated s at 0.1), so the probe finds need soon
-        cluster.sim(C).rules.timing = CallTiming(ring=1.0, talk=15.0, vdad_wait=15.0)
+        # C's calls end ~2.1 s after they start (1 + 20 simulated s at 0.1): long after the first
+        # half-open (0.5 s after the opening), soon enough that the probes find need
+        cluster.sim(C).rules.timing = CallTiming(ring=1.0, talk=20.0, vdad_wait=20.0)
         recorder = Recorder(cluster)
         recorder.install()
         service = cluster.service
@@ -364,6 +417,8 @@ async def test_a_congested_server_is_cut_off_probed_and_taken_back(database_dsn,
     by_ip = {s["server_ip"]: s for s in status["servers"]}
     assert by_ip[B]["breaker"]["state"] == "open" and by_ip[B]["dialable"] is True
     assert len(by_ip[B]["breaker"]["opened_by"]) == 5 and by_ip[C]["breaker"]["state"] == "closed"
+    assert status["counters"]["breaker_opened"] == 1
+    assert "FILL paused on 1 by the circuit breaker" in recorder.status_line_when_opened
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"circuit breaker {B}:")]
     changes = [line.split(": ", 1)[1].split(":")[0] for line in lines]
     assert changes == ["opened", "half-open", "probe", "reopened", "half-open", "probe", "closed"]

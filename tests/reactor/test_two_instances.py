@@ -39,7 +39,7 @@ def write_configs(tmp: Path, dsn, name: str = "fillreactor") -> tuple[Path, Path
     settings = fast_settings()
     ini = tmp / f"{name}.conf"
     names = ("agents_refresh", "config_refresh", "stats_refresh", "lock_check", "ping_interval",
-             "ping_timeout", "reconnect_max_wait", "stale_claim_age", "hopper_retry")
+             "ping_timeout", "reconnect_max_wait", "stale_claim_age", "hopper_retry", "lock_name")
     ini.write_text(
         "[fillreactor]\n"
         + "".join(f"{n} = {getattr(settings, n)}\n" for n in names)
@@ -65,6 +65,7 @@ async def eventually(condition, timeout: float = 20.0) -> None:
 async def test_one_instance_dials_the_other_takes_over_when_it_is_killed(
     database_dsn, seed, tmp_path: Path
 ) -> None:
+    settings = fast_settings()
     conf, ini = write_configs(tmp_path, database_dsn, "first")
     _, second_ini = write_configs(tmp_path, database_dsn, "second")
     async with SimulatedCluster(2, time_scale=0.1, timing=TIMING) as sims:
@@ -95,7 +96,7 @@ async def test_one_instance_dials_the_other_takes_over_when_it_is_killed(
             await eventually(lambda: len(originates()) == 11, timeout=30)
             new = originates()[8:]
             assert all(r.session_id not in leader_sessions for r in new)  # the standby placed them
-            holder = await database.fetch_value("SELECT IS_USED_LOCK('fillreactor')")
+            holder = await database.fetch_value("SELECT IS_USED_LOCK(%s)", (settings.lock_name,))
             assert holder is not None
             assert await database.fetch_value(
                 "SELECT COUNT(*) FROM vicidial_hopper WHERE status IN ('QUEUE', 'INCALL')"

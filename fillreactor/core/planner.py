@@ -63,7 +63,9 @@ class Correction(Enum):
         " OUTBALANCE in flight = the rows without the calls fillreactor saw end, plus its own live"
         " calls that have no row yet (max(rows, own calls) where call ids are not known)"
     )
-    NOT_DIALABLE = "AMI link not live and resynced: the server gets 0 calls"
+    NOT_DIALABLE = (
+        "AMI link not live and resynced, or its circuit breaker is open: the server gets 0 calls"
+    )
     NO_AGENTS_NOT_TALLIED = (
         "no non-paused agent for the campaign: nothing is planned or tallied"
         " (the Perl tallies the calls it then does not place)"

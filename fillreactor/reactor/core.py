@@ -35,16 +35,26 @@ Rules this module keeps:
   held (not fed to the triggers) until the lookups answer, at most ``hold_limit`` seconds.
 * A campaign whose last claim found fewer leads than planned is muted for ``hopper_retry`` seconds,
   so an empty hopper is not claimed from on every event.
+* **Carrier circuit breakers** (``breakers``: ``fillreactor.core.breaker``; None = off) are fed
+  with the results of fillreactor's own originates: their OriginateResponse, an error reply, a
+  leg's hang-up cause, a server going away (Shutdown, link down). An open breaker takes its server
+  out of the planner's dialable set and nothing else: its link, its demand and its own dialer are
+  untouched, and its share of a shortage goes to the next server by rank. Half-open, a plan may
+  give it one line (for that plan its usage is raised to its limit less one); the entry that gets
+  it takes the probe slot (given back if it was not placed) and ``fill_admits`` lets one call out.
+  Every transition is traced (kind ``breaker``), counted, handed to ``on_breaker``, and marks the
+  campaigns with demand pending.
 * Every input is traced (``fillreactor.reactor.trace``) when it moved something.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from types import MappingProxyType
 
+from fillreactor.core.breaker import Breakers, BreakerView, Change, Outcome, Transition
 from fillreactor.core.cluster import CampaignServer, ClusterSnapshot, LiveCounts
 from fillreactor.core.events import (
     ChannelHungUp,
@@ -52,6 +62,7 @@ from fillreactor.core.events import (
     OriginateResult,
     Shutdown,
 )
+from fillreactor.core.lines import used_lines
 from fillreactor.core.model import ChannelModel
 from fillreactor.core.origin import CallOrigin
 from fillreactor.core.planner import Mode, Plan, PlanEntry, PlanStatus, plan
@@ -75,6 +86,15 @@ WHY_TIMER = "timer"
 WHY_STARTUP = "start-up"
 WHY_LINK = "link resynced"
 WHY_RETRY = "hopper retry"
+WHY_BREAKER = "circuit breaker {change} on {server}"
+BREAKER_COUNTERS = {
+    Change.OPENED: "breaker_opened",
+    Change.REOPENED: "breaker_reopened",
+    Change.HALF_OPEN: "breaker_half_open",
+    Change.PROBE: "breaker_probes",
+    Change.PROBE_LOST: "breaker_probes_lost",
+    Change.CLOSED: "breaker_closed",
+}
 WHY_DIALING = "dialing enabled"
 
 
@@ -108,6 +128,12 @@ class ReactorCounters:
     resyncs: int = 0
     fallbacks: int = 0
     held: int = 0
+    breaker_opened: int = 0
+    breaker_reopened: int = 0
+    breaker_half_open: int = 0
+    breaker_probes: int = 0
+    breaker_probes_lost: int = 0
+    breaker_closed: int = 0
 
 
 @dataclass
@@ -132,6 +158,10 @@ class ReactorCore:
     trace: TraceSink | None = None
     started_at: float = 0.0
     dialing: bool = False
+    breakers: Breakers | None = None
+    """Carrier circuit breakers per balance server (None: ``--no-circuit-breaker``)."""
+    on_breaker: Callable[[Transition], None] | None = None
+    """Called with every breaker transition (the service logs it and feeds the metrics)."""
 
     snapshot: ClusterSnapshot | None = field(default=None, init=False)
     triggers: TriggerState | None = field(default=None, init=False)
@@ -146,6 +176,7 @@ class ReactorCore:
     _not_ready: set[str] = field(default_factory=set, init=False)
     _held: dict[str, tuple[float, float, list[UsageChange]]] = field(default_factory=dict, init=False)
     _deferred: tuple[float, ClusterSnapshot] | None = field(default=None, init=False)
+    _probe_entries: dict[str, PlanEntry] = field(default_factory=dict, init=False)
     _own_ended: dict[str, float] = field(default_factory=dict, init=False)
     _pending_ids: dict[str, CampaignServer] = field(default_factory=dict, init=False)
     _accounted: dict[CampaignServer, int] = field(default_factory=dict, init=False)
@@ -166,6 +197,8 @@ class ReactorCore:
             self.counters.shutdowns += 1
             self._not_ready.add(server)
             self._trace(now, "link", server, "", f"Shutdown (restart {'yes' if event.restart else 'no'})")
+        if self.breakers is not None and isinstance(event, (OriginateResult, ChannelHungUp, Shutdown)):
+            self._breaker_event(server, event, now)
         if changes:
             self._on_changes(server, changes, at, now, event)
         self._sync_dialable(server, at, now)
@@ -192,6 +225,9 @@ class ReactorCore:
             model.set_link(server, False, now)
             if state == LINK_SHUTTING_DOWN:
                 self._not_ready.add(server)
+        if self.breakers is not None and state in (LINK_DOWN, LINK_SHUTTING_DOWN, LINK_STOPPED):
+            # no OriginateResponse of its calls will reach us now; its last failures may be the stop's
+            self._breaker_moves(self.breakers.server_lost(server, now), now)
         self._trace(now, "link", server, "", f"{state} {detail}".rstrip())
         self._sync_dialable(server, now, now)
 
@@ -262,6 +298,8 @@ class ReactorCore:
 
     # -- inputs: time --------------------------------------------------------------------------
     def tick(self, now: float) -> None:
+        if self.breakers is not None:
+            self._breaker_moves(self.breakers.advance(now), now)
         changes = self.model.expire(now)
         for server in sorted({c.server for c in changes}):
             self._on_changes(server, tuple(c for c in changes if c.server == server), now, now, None)
@@ -306,7 +344,8 @@ class ReactorCore:
         for campaign in campaigns:
             del self._pending[campaign]
         self._clock_hint = now
-        live = self._live_for_plan()
+        probing = self._probing()
+        live = self._breaker_limits(self._live_for_plan(), probing)
         result = plan(snapshot, self._demand(), live, campaigns=campaigns, mode=self.mode)
         triggers.record_plan(result)
         self.counters.plans += 1
@@ -317,6 +356,8 @@ class ReactorCore:
                 key = (entry.campaign, entry.server)
                 self.inflight[key] = self.inflight.get(key, 0) + entry.calls
             self.counters.calls_planned += sum(e.calls for e in dispatch)
+            if probing:
+                self._reserve_probes(dispatch, probing, now)
         if not result.entries:
             self.counters.plans_empty += 1
         self._trace_plan(result, campaigns, reasons, now)
@@ -339,6 +380,8 @@ class ReactorCore:
             self._account(campaign, server)
         self.own_calls[call_id] = (campaign, server)
         self.counters.calls_sent += 1
+        if self.breakers is not None:
+            self._breaker_moves(self.breakers.sent(server, call_id, now), now)
         before = self.model.usage(server)
         changes = self.model.reserve(server, call_id, campaign, now)
         after = self.model.usage(server)
@@ -346,22 +389,39 @@ class ReactorCore:
         if changes:
             self._on_changes(server, changes, now, now, None)
 
-    def call_refused(self, server: str, call_id: str, message: str, now: float) -> None:
-        """Asterisk answered the Originate with an error (or it could not be sent): release at once."""
+    def call_refused(
+        self, server: str, call_id: str, message: str, now: float, *, error_reply: bool = False
+    ) -> None:
+        """Asterisk answered the Originate with an error (``error_reply``) or it could not be sent:
+        release at once. Only an error reply can count against the server's circuit breaker."""
         self.counters.calls_refused += 1
         self._pending_ids.pop(call_id, None)
         failure = OriginateResult(call_id, False, 0, "", "", call_id)
         changes = self.model.apply(server, failure, now)
         self.own_calls.pop(call_id, None)
         self._trace(now, "originate", server, "", f"refused {call_id}: {message}")
+        if self.breakers is not None:
+            outcome = Outcome.error_reply(message) if error_reply else Outcome.not_sent(message)
+            self._breaker_moves(self.breakers.result(call_id, outcome, now), now)
         if "shutting down" in message.lower():
             self._not_ready.add(server)
             self._sync_dialable(server, now, now)
         if changes:
             self._on_changes(server, changes, now, now, None)
 
+    def hangup_requested(self, call_id: str, why: str = "fillreactor's own Hangup") -> None:
+        """A Hangup of one of our calls was asked for (by us, or seen for an admin): its failure is
+        not the carrier's."""
+        if self.breakers is not None:
+            self.breakers.hangup_requested(call_id, why)
+
     def entry_done(self, entry: PlanEntry, placed: int, now: float, *, hopper_short: bool = False) -> None:
         """The dialer finished an entry: ``placed`` of ``entry.calls`` were sent (``call_sent`` each)."""
+        if self._probe_entries.get(entry.server) is entry:
+            del self._probe_entries[entry.server]
+            if placed == 0 and self.breakers is not None and self.breakers.release_probe(entry.server, now):
+                self._trace(now, "breaker", entry.server, entry.campaign, "probe not placed; another may go")
+                self._mark(entry.campaign, WHY_BREAKER.format(change="probe", server=entry.server), now)
         missing = entry.calls - placed
         key = (entry.campaign, entry.server)
         for call_id in [cid for cid, of in self._pending_ids.items() if of == key]:
@@ -385,6 +445,24 @@ class ReactorCore:
 
     def dialable_servers(self) -> frozenset[str]:
         return frozenset(self._dialable)
+
+    def fill_admits(self, server: str) -> bool:
+        """May a FILL call be written to ``server`` now, as far as its circuit breaker goes?
+
+        Asked once per call right before its rows are written; half-open it lets the one probe
+        through (and only once)."""
+        return self.breakers is None or self.breakers.admit(server)
+
+    def fill_may_send(self, server: str) -> bool:
+        """Asked right before an admitted FILL call's Originate is written (``Breakers.may_send``)."""
+        return self.breakers is None or self.breakers.may_send(server)
+
+    def breaker_blocked(self) -> frozenset[str]:
+        """Servers FILL gives no call now because of their breaker (open, or the probe is out)."""
+        return frozenset() if self.breakers is None else self.breakers.blocked()
+
+    def breaker_view(self, server: str, now: float) -> BreakerView | None:
+        return None if self.breakers is None else self.breakers.view(server, now)
 
     # -- internals -----------------------------------------------------------------------------
     def _model_counts(self, snapshot: ClusterSnapshot) -> LiveCounts:
@@ -569,6 +647,72 @@ class ReactorCore:
             self._trace(at, "threshold", "", campaign, reason)
         elif at < pending.since:
             pending.since = at
+
+    # -- circuit breakers ------------------------------------------------------------------------
+    def _breaker_event(self, server: str, event: Event, now: float) -> None:
+        breakers = self.breakers
+        assert breakers is not None
+        if isinstance(event, OriginateResult):
+            call_id = event.action_id if breakers.tracks(event.action_id) else event.caller_id_name
+            outcome = Outcome.response(event.success, event.reason)
+            self._breaker_moves(breakers.result(call_id, outcome, now), now)
+        elif isinstance(event, ChannelHungUp):
+            breakers.on_hangup(event.caller_id_name or event.connected_line_name, event.cause)
+        elif isinstance(event, Shutdown):  # its ringing calls just failed with Reason 0 (AMI.md 6a.1)
+            self._breaker_moves(breakers.server_lost(server, now), now)
+
+    def _probing(self) -> frozenset[str]:
+        """Half-open dialable servers whose one probe may be planned now (reserved only if dispatched)."""
+        if self.breakers is None:
+            return frozenset()
+        return self.breakers.probe_open() & frozenset(self._dialable)
+
+    def _breaker_limits(self, live: LiveCounts, probing: frozenset[str]) -> LiveCounts:
+        """The plan's counts with open breakers out of the dialable set and one line when half-open."""
+        breakers = self.breakers
+        if breakers is None:
+            return live
+        blocked = breakers.blocked()
+        snapshot = self.snapshot
+        if not (blocked & live.dialable or probing) or snapshot is None:
+            return live
+        usage = dict(live.usage)
+        for server in sorted(probing & live.dialable):
+            config = snapshot.servers.get(server)
+            if config is None:
+                continue
+            spare = config.max_vicidial_trunks - used_lines(snapshot, live, server)
+            if spare > 1:  # the planner's temp_avail becomes 1: one call, the rest by rank
+                model_part = usage.get(server, snapshot.row_lines.v_lines.get(server, 0))
+                usage[server] = model_part + spare - 1
+        return dc_replace(live, usage=usage, dialable=live.dialable - blocked)
+
+    def _reserve_probes(self, dispatch: tuple[PlanEntry, ...], probing: frozenset[str], now: float) -> None:
+        breakers = self.breakers
+        assert breakers is not None
+        for entry in dispatch:
+            server = entry.server
+            if server not in probing or server in self._probe_entries:
+                continue
+            if breakers.reserve_probe(server, now):
+                self._probe_entries[server] = entry
+                self._trace(now, "breaker", server, entry.campaign, "probe planned: 1 call while half-open")
+
+    def _breaker_moves(self, moves: Iterable[Transition], now: float) -> None:
+        """Trace, count and report each transition; all but PROBE replan the campaigns with demand."""
+        counters = self.counters
+        for move in moves:
+            name = BREAKER_COUNTERS[move.change]
+            setattr(counters, name, getattr(counters, name) + 1)
+            self._trace(now, "breaker", move.server, "", move.describe())
+            if self.on_breaker is not None:
+                self.on_breaker(move)
+            if move.change is Change.PROBE or self.triggers is None:
+                continue
+            # open: its share goes to the next server by rank; half-open, closed, probe lost: it may take one
+            reason = WHY_BREAKER.format(change=move.change.value, server=move.server)
+            for campaign in self._demand().campaigns():
+                self._mark(campaign, reason, now)
 
     # -- trace ---------------------------------------------------------------------------------
     def note(self, now: float, kind: str, server: str, campaign: str, detail: str) -> None:

@@ -44,6 +44,7 @@ from fillreactor.ami.link import LinkChange, OriginateStatus
 from fillreactor.ami.linkset import LinkSet
 from fillreactor.astguiclient import AstguiclientConf
 from fillreactor.clock import Clock, SystemClock
+from fillreactor.core.breaker import BreakerConfig, Breakers, Change, Transition
 from fillreactor.core.events import Event
 from fillreactor.core.model import ChannelModel
 from fillreactor.core.outbound_call import OutboundCall
@@ -177,11 +178,15 @@ class AmiOriginator:
         service = self.service
         return service.core.dialing and service.links.ready(server_ip) and (
             server_ip in service.core.dialable_servers()
-        )
+        ) and service.core.fill_admits(server_ip)  # last: half-open, it lets the one probe through
 
     async def originate(self, call: OutboundCall) -> SendResult:
         service = self.service
         core, clock = service.core, service.clock
+        if not core.fill_may_send(call.server_ip):  # its breaker opened after the call was admitted
+            service.counters["originate_breaker"] += 1
+            return SendResult(CallOutcome.REFUSED, "circuit breaker open: not sent")
+
         def reserve() -> None:
             core.call_sent(call.server_ip, call.call_id, call.campaign_id, clock.monotonic())
 
@@ -213,7 +218,10 @@ class AmiOriginator:
             service.counters[f"originate_{status.value}"] += 1
             return SendResult(CallOutcome.SENT, f"{status.value}: {reply.message}")
         service.counters[f"originate_{status.value}"] += 1
-        core.call_refused(call.server_ip, call.call_id, reply.message or status.value, clock.monotonic())
+        core.call_refused(
+            call.server_ip, call.call_id, reply.message or status.value, clock.monotonic(),
+            error_reply=status is OriginateStatus.ERROR,
+        )
         return SendResult(CallOutcome.REFUSED, f"{status.value}: {reply.message}")
 
     def writing(self, calls: Sequence[OutboundCall]) -> None:
@@ -229,7 +237,7 @@ class ManagerRowOriginator:
         self.service = service
 
     def admit(self, server_ip: str) -> bool:
-        return self.service.core.dialing
+        return self.service.core.dialing and self.service.core.fill_admits(server_ip)
 
     async def originate(self, call: OutboundCall) -> SendResult:
         service = self.service
@@ -302,6 +310,22 @@ class _FillWriter:
                 log.error("balance_trunk_fill not written: %s", error)
 
 
+# -- circuit breakers ----------------------------------------------------------------------------
+def breaker_config(settings: Settings) -> BreakerConfig:
+    return BreakerConfig(
+        failures=settings.breaker_failures,
+        ratio=settings.breaker_ratio,
+        window=settings.breaker_window,
+        cooldown=settings.breaker_cooldown,
+        max_cooldown=settings.breaker_max_cooldown,
+    )
+
+
+def breakers_for(settings: Settings) -> Breakers | None:
+    """The breakers of ``settings`` (None when ``circuit_breaker`` is off)."""
+    return Breakers(breaker_config(settings)) if settings.circuit_breaker else None
+
+
 # -- the service ----------------------------------------------------------------------------------
 class ReactorService:
     """``fillreactor run`` (and the demo, and shadow mode): see the module rules."""
@@ -338,6 +362,8 @@ class ReactorService:
             model=ChannelModel(reservation_timeout=settings.reservation_timeout),
             trace=self._trace if self.trace_sinks else None,
             started_at=self.clock.monotonic(),
+            breakers=breakers_for(settings),
+            on_breaker=self._on_breaker,
         )
         self.link_settings = link_settings or LinkSettings(
             ping_interval=settings.ping_interval,
@@ -356,6 +382,7 @@ class ReactorService:
                 "originate_not_sent",
                 "originate_timeout",
                 "originate_link_lost",
+                "originate_breaker",
                 "dial_tasks",
                 "dial_errors",
                 "refreshes",
@@ -382,6 +409,7 @@ class ReactorService:
         self.fills = _FillWriter(self)
         # extension points (shadow mode, metrics, tests): called synchronously, must not raise
         self.decision_observers: list[Callable[[PlanDecision], None]] = []
+        self.breaker_observers: list[Callable[[Transition], None]] = []
         self.event_observers: list[Callable[[str, Event, float], None]] = []
         self.extra_tasks: list[Callable[[], Any]] = []
         """Coroutine functions started with the service and cancelled when it stops."""
@@ -423,6 +451,16 @@ class ReactorService:
                 sink(record)
             except Exception:  # a trace sink must never break the reactor
                 log.exception("trace sink failed")
+
+    def _on_breaker(self, move: Transition) -> None:
+        """One log line per breaker transition; then the observers (metrics). Never raises."""
+        level = logging.WARNING if move.change in (Change.OPENED, Change.REOPENED) else logging.INFO
+        log.log(level, "circuit breaker %s: %s", move.server, move.describe())
+        for observer in self.breaker_observers:
+            try:
+                observer(move)
+            except Exception:
+                log.exception("breaker observer failed")
 
     @property
     def dialing_allowed(self) -> bool:
@@ -801,6 +839,12 @@ class ReactorService:
         core.timer_interval = settings.timer_interval
         core.hopper_retry = settings.hopper_retry
         core.model.reservation_timeout = settings.reservation_timeout
+        if not settings.circuit_breaker:
+            core.breakers = None
+        elif core.breakers is None:
+            core.breakers = breakers_for(settings)
+        else:
+            core.breakers.reconfigure(breaker_config(settings))
         if self.dialer is not None:
             self.dialer.pacer.per_server = settings.per_server_pacing
         lines = [f"{n} = {getattr(settings, n)!r}" for n in changed if n not in restart]
@@ -838,10 +882,12 @@ class ReactorService:
         core = self.core
         snapshot = core.snapshot
         model = core.model
+        now = self.clock.monotonic()
         servers = []
         for ip in sorted(snapshot.servers if snapshot is not None else ()):
             config = snapshot.servers[ip] if snapshot is not None else None
             view = model.server_view(ip)
+            breaker = core.breaker_view(ip, now)
             link = self.links.get(ip)
             servers.append(
                 {
@@ -853,6 +899,7 @@ class ReactorService:
                     "families": dict(view.dialer_calls),
                     "link": link.state.value if link is not None else "none",
                     "dialable": ip in core.dialable_servers(),
+                    "breaker": None if breaker is None else breaker.as_dict(),
                 }
             )
         demand = core.demand()
@@ -878,6 +925,7 @@ class ReactorService:
             "shortage_source": self.settings.shortage_source,
             "dial_via": self.settings.dial_via,
             "trigger": self.settings.trigger,
+            "circuit_breaker": core.breakers is not None,
             "servers": servers,
             "campaigns": campaigns,
             "counters": {**self.counters, **vars(core.counters)},
@@ -896,6 +944,9 @@ class ReactorService:
         calls = sum(own.values())
         text = f"{live}/{len(self.links)} AMI servers live, {filling} campaigns filling,"
         text += f" {calls} calls in flight"
+        paused = self.core.breaker_blocked()
+        if paused:
+            text += f", FILL paused on {len(paused)} by the circuit breaker"
         if not self.core.dialing:
             text += f" (not dialing: {self.why_not_dialing()})"
         return text

@@ -38,6 +38,8 @@ REQUEST_TIMEOUT = 5.0
 # reaction latency, trigger input read to Originate written: milliseconds matter, seconds are a fault
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 LINK_STATES = ("connecting", "resyncing", "ready", "shutting_down", "down", "stopped", "none")
+BREAKER_STATES = ("closed", "half-open", "open")
+BREAKER_CHANGES = ("opened", "half-open", "probe", "probe lost", "closed", "reopened")
 ORIGINATE_RESULTS = ("queued", "error", "not_sent", "timeout", "link_lost")
 CALL_OUTCOMES = {
     "planned": "calls_planned",
@@ -63,6 +65,9 @@ METRICS: dict[str, str] = {
     "fillreactor_server_reconnects_total": "AMI reconnects (sessions after the first)",
     "fillreactor_server_resyncs_total": "CoreShowChannels resyncs",
     "fillreactor_server_ami_events_total": "AMI events read from the server",
+    "fillreactor_server_breaker_state": "1 for the state of the server's carrier circuit breaker "
+    "(closed, half-open, open)",
+    "fillreactor_server_breaker_transitions_total": "circuit breaker transitions of the server, by change",
     "fillreactor_campaign_shortage": "a campaign's trunk shortage over all its servers",
     "fillreactor_campaign_need": "the calls the last plan found a campaign needs (shortage less in flight)",
     "fillreactor_campaign_fill_in_flight": "fillreactor's own OUTBALANCE calls live or reserved",
@@ -151,6 +156,23 @@ class ServiceCollector(Collector):
                 reconnects.add_metric([ip], float(link.get("reconnects", 0)))
                 resyncs.add_metric([ip], float(link.get("resyncs", 0)))
                 events.add_metric([ip], float(link.get("events_total", 0)))
+        breaker_state = gauge("fillreactor_server_breaker_state", "state")
+        breaker_changes = CounterMetricFamily(
+            "fillreactor_server_breaker_transitions",
+            METRICS["fillreactor_server_breaker_transitions_total"],
+            labels=["server", "change"],
+        )
+        for server in servers:
+            breaker = server.get("breaker")
+            if breaker is None:  # --no-circuit-breaker
+                continue
+            ip = server["server_ip"]
+            for name in BREAKER_STATES:
+                breaker_state.add_metric([ip, name], 1 if breaker["state"] == name else 0)
+            counts = breaker.get("transitions") or {}
+            for name in BREAKER_CHANGES:
+                breaker_changes.add_metric([ip, name], float(counts.get(name, 0)))
+        yield from (breaker_state, breaker_changes)
         yield from (usage, calls, reserved, limit, threshold, dialable, up, state)
         yield from (reconnects, resyncs, events)
 

@@ -248,6 +248,11 @@ def render(status: dict[str, Any], *, width: int = BAR_WIDTH) -> str:
             notes.append(f"{reserved} reserved")
         if server.get("balance"):
             notes.append(f"balance, threshold {threshold}" if threshold is not None else "balance")
+        breaker = server.get("breaker") or {}
+        if breaker.get("state") == "open":
+            notes.append(f"breaker open, probe in {breaker.get('half_open_in_s')} s")
+        elif breaker.get("state") == "half-open":
+            notes.append(f"breaker half-open, probe {breaker.get('probe') or 'not sent yet'}")
         if not server.get("dialable"):
             notes.append("not dialable")
         link = server.get("link", "?")

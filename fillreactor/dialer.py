@@ -112,7 +112,13 @@ class Originator(Protocol):
 
     @property
     def manager_status(self) -> str:
-        """The ``vicidial_manager.status`` of the Originate row: ``NEW`` or ``SENT``."""
+        """The ``vicidial_manager.status`` the Originate row is written with: ``NEW`` (the row is the
+        Originate) or ``DEAD`` (not sent yet; ``sent_status`` once it is)."""
+        ...
+
+    @property
+    def sent_status(self) -> str | None:
+        """The status the row takes once ``originate`` sent the call (``SENT``), None to keep it."""
         ...
 
     def admit(self, server_ip: str) -> bool:
@@ -132,6 +138,7 @@ class ManagerOriginator:
     """``--dial-via manager``: the ``NEW`` row is the Originate; the target's AST_manager_send.pl sends it."""
 
     manager_status = "NEW"
+    sent_status = None
 
     def admit(self, server_ip: str) -> bool:
         return True
@@ -617,6 +624,7 @@ class Dialer:
             result.calls.append(CallResult(call, outcome.outcome, outcome.reason))
             if outcome.outcome is CallOutcome.SENT:
                 sent.append(call)
+                await self._mark_sent(call)
                 log.debug(
                     "call %s: lead %s on %s %s", call.call_id, call.lead_id, call.server_ip, call.channel
                 )
@@ -628,6 +636,17 @@ class Dialer:
             except StoreError as error:
                 log.error("rows of %d calls not sent were not undone: %s", len(unsent), error)
             result.released += await self._release([h for c in unsent for h in mine.get(c.lead_id, [])])
+
+    async def _mark_sent(self, call: OutboundCall) -> None:
+        """Its Originate left: the row leaves its "not sent yet" status at once, so a crash from here
+        on is recovered as a placed call (and before it, as a call to release)."""
+        status = getattr(self.originator, "sent_status", None)
+        if not status:
+            return
+        try:
+            await store.mark_manager_sent(self.db, [call.call_id], status)
+        except StoreError as error:
+            log.error("call %s: Originate row left DEAD (%s); the call is out", call.call_id, error)
 
     async def _finish(self, sent: Sequence[OutboundCall]) -> None:
         """After an entry's chunks: the records nothing reads while a call is alive, and the hopper

@@ -169,7 +169,8 @@ class _Origins:
 class AmiOriginator:
     """``--dial-via ami``: the Originate over the server's link; its line reserved before the write."""
 
-    manager_status = "SENT"
+    manager_status = "DEAD"  # not sent yet: SENT once its bytes are written (a crash in between is
+    sent_status = "SENT"  # recovered as a call that never left, and the lead goes back to READY)
 
     def __init__(self, service: ReactorService) -> None:
         self.service = service
@@ -232,6 +233,7 @@ class ManagerRowOriginator:
     """``--dial-via manager``: the NEW row is the Originate (AST_manager_send.pl sends it); reserved here."""
 
     manager_status = "NEW"
+    sent_status = None
 
     def __init__(self, service: ReactorService) -> None:
         self.service = service

@@ -466,6 +466,17 @@ async def insert_manager_rows(db: Database, calls: Sequence[OutboundCall], statu
     await _insert_rows(db, "vicidial_manager", [call.manager_row(status) for call in calls])
 
 
+async def mark_manager_sent(db: Database, call_ids: Sequence[str], status: str = "SENT") -> None:
+    """The Originate rows of calls just written to AMI: from their "not sent yet" status to ``status``."""
+    for batch in _chunks(list(call_ids)):
+        await db.execute(
+            f"UPDATE vicidial_manager SET status = %s WHERE callerid IN ({_marks(len(batch))})"
+            " AND action = 'Originate' AND status = 'DEAD'",
+            [status, *batch],
+            idempotent=True,
+        )
+
+
 async def insert_dial_logs(db: Database, calls: Sequence[OutboundCall]) -> None:
     """vicidial_dial_log and vicidial_recent_ascb_calls: written with the Originate, because VICIdial
     reads them while the call is alive (FastAGI_log.pl updates the dial log at hangup, the answer AGI
@@ -597,7 +608,8 @@ class StaleClaim:
     user: str
     status: str
     originated: bool = False
-    """An OUTBALANCE Originate row of this lead exists (the call went out)."""
+    """An OUTBALANCE Originate row of this lead exists and is not DEAD (the call went out: NEW is
+    sent by AST_manager_send.pl; DEAD is an Originate refused, undone or not sent yet)."""
 
     @property
     def key(self) -> tuple[int, int, str, str]:
@@ -623,7 +635,7 @@ async def find_stale_claims(
         "SELECT h.hopper_id, h.lead_id, h.campaign_id, h.user, h.status,"
         " h.status = 'INCALL' AND EXISTS(SELECT 1 FROM vicidial_manager m WHERE m.action = 'Originate'"
         "  AND m.callerid LIKE 'V%%' AND SUBSTRING(m.callerid, 11, 10) = LPAD(h.lead_id, 10, '0')"
-        "  AND m.cmd_line_k LIKE '%%|OUTBALANCE|%%' AND m.entry_date >= %s)"
+        "  AND m.cmd_line_k LIKE '%%|OUTBALANCE|%%' AND m.status <> 'DEAD' AND m.entry_date >= %s)"
         " FROM vicidial_hopper h WHERE h.user LIKE 'VDFC\\_%%' AND h.status IN ('QUEUE', 'INCALL')"
         " ORDER BY h.hopper_id",
         (since,),

@@ -39,7 +39,8 @@ class AmiDouble:
     """Stands in for the AMI sender the reactor wires: the row is the audit trail (SENT); it checks the
     vicidial_auto_calls row is committed before the Originate leaves; it refuses or fails some calls."""
 
-    manager_status = "SENT"
+    manager_status = "DEAD"  # as the reactor's AMI originator: not sent yet, SENT once written
+    sent_status = "SENT"
 
     def __init__(
         self,

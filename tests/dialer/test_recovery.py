@@ -11,12 +11,12 @@ from fillreactor.dialer import recover_stale_claims
 COLUMNS = ["hopper_id", "lead_id", "campaign_id", "status", "user"]
 
 
-async def originate_row(seed, lead_id: int, entry_date) -> None:
+async def originate_row(seed, lead_id: int, entry_date, status: str = "SENT") -> None:
     """The vicidial_manager Originate row a FILL call leaves (spec 5.4), for a lead."""
     await seed.insert(
         "vicidial_manager",
         entry_date=entry_date,
-        status="SENT",
+        status=status,
         response="N",
         server_ip=B1,
         action="Originate",
@@ -57,6 +57,18 @@ async def test_stale_claims_are_released_or_finished(store_db, seed) -> None:
         (5, 5, "QUEUE", f"VDAD_{HOST}"),
         (6, 6, "READY", None),
     )
+
+
+async def test_a_dead_originate_row_is_no_proof_the_call_went_out(store_db, seed) -> None:
+    # DEAD: an Originate refused and undone, or written by --dial-via ami and not sent yet when the
+    # process died (the row turns SENT only once the bytes are written): the lead goes back to READY
+    await fill_cluster(seed, leads=2)
+    await seed.execute(
+        "UPDATE vicidial_hopper SET status = 'INCALL', user = %s WHERE lead_id = 1", (f"VDFC_{B1}",)
+    )
+    await originate_row(seed, 1, NOW - timedelta(seconds=5), status="DEAD")
+    recovery = await recover_stale_claims(store_db, now=NOW, min_age=0)
+    assert [c.lead_id for c in recovery.released] == [1] and recovery.deleted == []
 
 
 async def test_only_claims_unchanged_after_the_age_are_stale(store_db, seed) -> None:

@@ -796,12 +796,24 @@ class ReactorService:
                 held = False
                 log.exception("leader lock check failed")
             if held != self.is_leader:
+                if held:
+                    # a standby's snapshot may predate the calls the old leader placed since: read
+                    # the rows again before the first plan, so they count as OUTBALANCE in flight
+                    await self._refresh_before_dialing()
                 self.is_leader = held
                 log.warning("leader lock %s", "taken: this instance dials" if held else "not held: standby")
                 if held:
                     self._start_recovery()
             self._update_dialing()
             await asyncio.sleep(self.settings.lock_check)
+
+    async def _refresh_before_dialing(self) -> None:
+        try:
+            snapshot, stats = await self._read_refresh(force=True)
+        except StoreError as error:
+            log.warning("refresh before dialing failed (%s): the next refresh will do", error)
+            return
+        self._apply(Refreshed(snapshot, stats))
 
     def _start_recovery(self) -> None:
         if self._recovery is not None or self.database is None:

@@ -202,7 +202,7 @@ def parse_fields(frame: bytes) -> Fields:
             value = value.strip()
         if not key or key != key.strip():
             raise MalformedEvent(f"bad key in line: {line[:60]!r}")
-        fields[key] = value
+        fields[key] = value.rstrip("\r")  # a stray CR before the line end is no part of a value
     return fields
 
 

@@ -297,3 +297,17 @@ def test_fuzz_direct_path_agrees_with_the_full_parse(frame: bytes) -> None:
 def test_direct_path_agrees_with_the_full_parse_on_captures(path: Path) -> None:
     for frame in frames_of(path):
         assert normalise_raw(frame) == normalise_raw_full(frame)
+
+
+def test_a_stray_cr_before_the_terminator_gives_the_same_event_on_both_paths() -> None:
+    # b"...Linkedid: 1.1\r\r\n\r\n" frames as "...Linkedid: 1.1\r": both parses read Linkedid "1.1"
+    frame = (
+        b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: SIP/x-1\r\nChannelState: 0\r\n"
+        b"ChannelStateDesc: Down\r\nCallerIDNum: 1\r\nCallerIDName: V1126101010000000001\r\n"
+        b"ConnectedLineNum: <unknown>\r\nConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\n"
+        b"Context: default\r\nExten: s\r\nPriority: 1\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r"
+    )
+    from fillreactor.core.normalise import normalise_raw_full
+
+    assert normalise_raw(frame) == normalise_raw_full(frame)
+    assert normalise_raw(frame).linkedid == "1.1"

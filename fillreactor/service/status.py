@@ -278,6 +278,17 @@ def render(status: dict[str, Any], *, width: int = BAR_WIDTH) -> str:
         )
     if not campaigns:
         lines.append("(no campaign is short or filling)")
+    shadow = status.get("shadow")
+    if shadow:
+        lead = shadow.get("lead_ms") or {}
+        lines.append("")
+        lines.append(
+            f"shadow: the Perl placed {shadow.get('perl_placed', 0)}, fillreactor asked "
+            f"{shadow.get('fill_asked', 0)} ({shadow.get('fill_open', 0)} open), matched "
+            f"{shadow.get('matched', 0)} (lead p50 {lead.get('p50')} ms, p99 {lead.get('p99')} ms), "
+            f"fillreactor only {sum((shadow.get('fill_only') or {}).values())}, Perl only "
+            f"{sum((shadow.get('perl_only') or {}).values())}, over limit {shadow.get('over_limit_s', 0)} s"
+        )
     return "\n".join(lines) + "\n"
 
 

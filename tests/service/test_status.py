@@ -208,3 +208,21 @@ async def test_status_against_a_running_instance(database_dsn, seed, tmp_path: P
         assert await running.stop() == 0
     code, _, err = await run_cli("status", "--socket", socket)
     assert code == 1 and "no fillreactor instance answers" in err
+
+
+def test_a_shadow_run_shows_its_summary_line() -> None:
+    from fillreactor.service.status import render
+
+    status = {
+        "dialing": False, "why_not_dialing": "shadow mode", "servers": [], "campaigns": [],
+        "shadow": {
+            "perl_placed": 12, "fill_asked": 11, "fill_open": 1, "matched": 10,
+            "lead_ms": {"p50": 1840.0, "p99": 2460.0},
+            "fill_only": {"stale shortage": 1}, "perl_only": {"overdial on a full server": 2},
+            "over_limit_s": 6.5,
+        },
+    }
+    assert render(status).splitlines()[-1] == (
+        "shadow: the Perl placed 12, fillreactor asked 11 (1 open), matched 10 (lead p50 1840.0 ms, p99"
+        " 2460.0 ms), fillreactor only 1, Perl only 2, over limit 6.5 s"
+    )

@@ -99,6 +99,10 @@ class CallOutcome(Enum):
     """The originator would not take it: nothing of it was written, its lead is released."""
     FAILED = "failed"
     """An error: see the reason; its lead is released unless the reason says it was kept."""
+    UNKNOWN = "unknown"
+    """Written, and no answer (a timeout, the link lost): the call may exist. Its Originate row stays
+    DEAD and its hopper row INCALL under the claim tag, for the recovery to decide once the server's
+    AMI can tell (``recover_stale_claims(went_out=...)``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +425,14 @@ class Dialer:
     async def _claim(self, result: EntryResult, fence: Fence | None) -> list[store.ClaimedRow]:
         """The claim and the read of what it took; a failed read puts the claim back at once."""
         entry = result.entry
-        result.claimed = await store.claim(self.db, entry.campaign, entry.server, entry.calls, fence)
+        try:
+            result.claimed = await store.claim(self.db, entry.campaign, entry.server, entry.calls, fence)
+        except StoreUnavailable:
+            # the claim may have run and only its reply was lost; the server's lock is held, so every
+            # QUEUE row under this tag for the campaign is this claim's: put them back at once
+            with contextlib.suppress(StoreError):
+                result.released += await store.release_tag(self.db, entry.campaign, entry.server)
+            raise
         if not result.claimed:
             return []
         try:
@@ -622,6 +633,11 @@ class Dialer:
             except Exception as error:  # an originator must not raise; if it does, the call failed
                 outcome = SendResult(CallOutcome.FAILED, f"originator error: {error}")
             result.calls.append(CallResult(call, outcome.outcome, outcome.reason))
+            if outcome.outcome is CallOutcome.UNKNOWN:
+                result.kept_incall.append(call.lead_id)  # the recovery decides (see CallOutcome)
+                log.warning("call %s on %s: %s; its lead stays claimed until its server can tell",
+                            call.call_id, call.server_ip, outcome.reason)
+                continue
             if outcome.outcome is CallOutcome.SENT:
                 sent.append(call)
                 await self._mark_sent(call)
@@ -644,7 +660,7 @@ class Dialer:
         if not status:
             return
         try:
-            await store.mark_manager_sent(self.db, [call.call_id], status)
+            await store.mark_manager_sent(self.db, call, status)
         except StoreError as error:
             log.error("call %s: Originate row left DEAD (%s); the call is out", call.call_id, error)
 
@@ -769,7 +785,12 @@ async def _run_to_end(awaitable: Awaitable[None]) -> None:
 
 
 async def recover_stale_claims(
-    db: Database, *, now: datetime, min_age: float, sleep: Sleep = asyncio.sleep
+    db: Database,
+    *,
+    now: datetime,
+    min_age: float,
+    sleep: Sleep = asyncio.sleep,
+    went_out: store.WentOut | None = None,
 ) -> store.Recovery:
     """Release (or finish) the ``VDFC_`` claims an earlier run left behind (see ``store.calls``).
 
@@ -786,7 +807,9 @@ async def recover_stale_claims(
         await sleep(min_age)
         seen = {claim.key for claim in first}
         stale = [claim for claim in await store.find_stale_claims(db, now) if claim.key in seen]
-    recovery = await store.recover_claims(db, stale)
+    recovery = await store.recover_claims(db, stale, went_out)
+    for claim in recovery.undecided:
+        log.info("lead %s (%s) may have gone out: left until its server can tell", claim.lead_id, claim.user)
     for claim in recovery.released:
         log.warning(
             "stale claim released to READY: hopper_id %s lead %s campaign %s %s %s",

@@ -134,6 +134,7 @@ SNAPSHOT_LOADED = "loaded"
 SNAPSHOT_REJECTED = "rejected"
 SNAPSHOT_ABANDONED = "abandoned"  # the link went down while the snapshot was pending
 
+RECENT_IDS_KEPT = 50_000  # V call ids remembered per server for ``call_seen``
 CALL_ID_KEY_PREFIX = "~"  # pre-12 call keys built from a call id: never equal to a Uniqueid
 
 _UNKNOWN = object()  # campaign cache miss (distinct from a cached None = "looked up, not found")
@@ -207,6 +208,7 @@ class _Server:
         "link_changed_at",
         "link_live",
         "name",
+        "recent_ids",
         "reservations",
         "snapshot_action_id",
         "snapshot_at",
@@ -232,6 +234,7 @@ class _Server:
         self.tombstone_queue: deque[tuple[float, str]] = deque()
         # call id -> (campaign, deadline, when it was made)
         self.reservations: dict[str, tuple[str, float, float]] = {}
+        self.recent_ids: OrderedDict[str, None] = OrderedDict()  # V ids that had channels here lately
         self.family_counts: dict[str, int] = dict.fromkeys(FAMILIES, 0)
         self.campaign_counts: dict[str, int] = {}
         self.id_refs: dict[str, int] = {}  # call id -> live channels carrying it
@@ -416,6 +419,12 @@ class ChannelModel:
         if srv is None or not self._unresolved:
             return False
         return any(call.server is srv for calls in self._unresolved.values() for call in calls)
+
+    def call_seen(self, server: str, call_id: str) -> bool:
+        """Did a channel carrying ``call_id`` live on ``server`` (now, or among its last
+        ``RECENT_IDS_KEPT`` V calls)? The evidence that an Originate went out."""
+        srv = self._servers.get(server)
+        return srv is not None and (bool(srv.id_refs.get(call_id)) or call_id in srv.recent_ids)
 
     def call_active(self, server: str, call_id: str) -> bool:
         """Is ``call_id`` reserved on ``server`` or carried by one of its live channels?"""
@@ -630,6 +639,16 @@ class ChannelModel:
             srv.bump_campaign(campaign, +1)
         return self._report_all(usage_before)
 
+    def extend_reservation(self, server: str, call_id: str, now: float) -> bool:
+        """Asterisk acknowledged the Originate: its reservation counts from now (a reply that was
+        slow in coming must not eat the time its channels have to appear). False if not reserved."""
+        srv = self._servers.get(server)
+        if srv is None or call_id not in srv.reservations:
+            return False
+        campaign, _deadline, made = srv.reservations[call_id]
+        srv.reservations[call_id] = (campaign, now + self.reservation_timeout, made)
+        return True
+
     def resolve_campaigns(
         self, found: Mapping[str, CallOrigin | str | None], now: float
     ) -> tuple[UsageChange, ...]:
@@ -747,8 +766,14 @@ class ChannelModel:
             call.families[family] = ids_of_family + 1
             if not ids_of_family:
                 srv.family_counts[family] += 1
-            if family == AUTO_DIAL and (call.primary is None or call_id < call.primary):
-                self._set_primary(call, call_id)
+            if family == AUTO_DIAL:
+                recent = srv.recent_ids
+                if call_id not in recent:
+                    recent[call_id] = None
+                    if len(recent) > RECENT_IDS_KEPT:
+                        recent.popitem(last=False)
+                if call.primary is None or call_id < call.primary:
+                    self._set_primary(call, call_id)
         if srv.reservations:
             reservation = srv.reservations.pop(call_id, None)
             if reservation is not None:

@@ -374,8 +374,12 @@ class ReactorCore:
             self._account(campaign, server)
             self._pending_ids[call_id] = (campaign, server)
 
-    def call_sent(self, server: str, call_id: str, campaign: str, now: float) -> None:
-        """An Originate for ``call_id`` is about to be written: reserve its line in the model."""
+    def call_sent(
+        self, server: str, call_id: str, campaign: str, now: float, reply_within: float = 0.0
+    ) -> None:
+        """An Originate for ``call_id`` is about to be written: reserve its line in the model, for
+        the reservation timeout plus ``reply_within`` (the time its reply may take: ``call_queued``
+        restarts the reservation when the reply comes)."""
         if self._pending_ids.pop(call_id, None) is None:
             self._account(campaign, server)
         self.own_calls[call_id] = (campaign, server)
@@ -383,11 +387,16 @@ class ReactorCore:
         if self.breakers is not None:
             self._breaker_moves(self.breakers.sent(server, call_id, now), now)
         before = self.model.usage(server)
-        changes = self.model.reserve(server, call_id, campaign, now)
+        timeout = self.model.reservation_timeout + reply_within
+        changes = self.model.reserve(server, call_id, campaign, now, timeout)
         after = self.model.usage(server)
         self._trace(now, "originate", server, campaign, f"sent {call_id} usage {before}->{after}")
         if changes:
             self._on_changes(server, changes, now, now, None)
+
+    def call_queued(self, server: str, call_id: str, now: float) -> None:
+        """Asterisk accepted the Originate: the call's channels have the reservation timeout from now."""
+        self.model.extend_reservation(server, call_id, now)
 
     def call_refused(
         self, server: str, call_id: str, message: str, now: float, *, error_reply: bool = False
@@ -510,9 +519,11 @@ class ReactorCore:
         own = self._own_active_ids()
         exact: dict[CampaignServer, int] = {}
         ended = self._own_ended
+        model = self.model
         for key, ids in self.snapshot.outbalance_calls.items():
-            # a row of a call fillreactor saw end is waiting for VICIdial's cleanup: not in flight
-            count = sum(1 for call_id in ids if call_id not in ended)
+            # a row of a call fillreactor saw end is waiting for VICIdial's cleanup: not in flight,
+            # unless the call is there after all (its channels came after its reservation expired)
+            count = sum(1 for cid in ids if cid not in ended or model.call_active(key[1], cid))
             if count:
                 exact[key] = count
         for call_id, key in own.items():

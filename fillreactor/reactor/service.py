@@ -189,7 +189,10 @@ class AmiOriginator:
             return SendResult(CallOutcome.REFUSED, "circuit breaker open: not sent")
 
         def reserve() -> None:
-            core.call_sent(call.server_ip, call.call_id, call.campaign_id, clock.monotonic())
+            core.call_sent(
+                call.server_ip, call.call_id, call.campaign_id, clock.monotonic(),
+                reply_within=service.settings.originate_timeout,
+            )
 
         fields = {
             "Channel": call.channel,
@@ -213,11 +216,14 @@ class AmiOriginator:
         status = reply.status
         if status is OriginateStatus.QUEUED:
             service.counters["originate_queued"] += 1
+            core.call_queued(call.server_ip, call.call_id, clock.monotonic())
             return SendResult(CallOutcome.SENT, "queued")
         if status in (OriginateStatus.TIMEOUT, OriginateStatus.LINK_LOST):
-            # it may exist: keep it counted (its channels, its OriginateResponse or the timeout decide)
+            # it may exist: its line stays reserved (its channels, its OriginateResponse, the next
+            # resync or the timeout decide) and its lead stays claimed until the recovery can tell
             service.counters[f"originate_{status.value}"] += 1
-            return SendResult(CallOutcome.SENT, f"{status.value}: {reply.message}")
+            service.uncertain.setdefault(call.server_ip, []).append((call, clock.monotonic()))
+            return SendResult(CallOutcome.UNKNOWN, f"{status.value}: {reply.message}")
         service.counters[f"originate_{status.value}"] += 1
         core.call_refused(
             call.server_ip, call.call_id, reply.message or status.value, clock.monotonic(),
@@ -409,6 +415,9 @@ class ReactorService:
         self._background: set[asyncio.Task[Any]] = set()
         self._recovery: asyncio.Task[None] | None = None
         self.fills = _FillWriter(self)
+        self.uncertain: dict[str, list[tuple[OutboundCall, float]]] = {}
+        """Originates written without an answer (timeout, link lost), per server, to settle once the
+        server's link is up and resynced again (``_settle_uncertain``)."""
         # extension points (shadow mode, metrics, tests): called synchronously, must not raise
         self.decision_observers: list[Callable[[PlanDecision], None]] = []
         self.breaker_observers: list[Callable[[Transition], None]] = []
@@ -442,6 +451,10 @@ class ReactorService:
         self.core.on_link(
             server, change.kind.value, change.at, change.action_id or change.detail, accepted=change.accepted
         )
+        if change.kind.value == "resynced" and change.accepted and self.uncertain.get(server):
+            task = asyncio.get_running_loop().create_task(self._settle_uncertain(server))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         kick = self._server_kicks.get(server)
         if kick is not None:
             kick.set()
@@ -818,18 +831,54 @@ class ReactorService:
     def _start_recovery(self) -> None:
         if self._recovery is not None or self.database is None:
             return
+        self._recovery = asyncio.get_running_loop().create_task(self._recover(), name="claim recovery")
+        self._background.add(self._recovery)
 
-        async def recover() -> None:
-            assert self.database is not None
+    async def _recover(self) -> None:
+        """While leading: the VDFC_ claims left by a crash, or by calls that got no answer, resolved.
+
+        A pass every ``max(5, stale_claim_age)`` seconds; a claim must be unchanged for
+        ``stale_claim_age`` seconds to be touched; one whose call may have gone out is decided by
+        what the server's AMI saw (``_went_out``), or left for the next pass.
+        """
+        assert self.database is not None
+        while self.is_leader and not self.stopping:
             try:
                 await recover_stale_claims(
-                    self.database, now=self.clock.wall(), min_age=self.settings.stale_claim_age
+                    self.database,
+                    now=self.clock.wall(),
+                    min_age=self.settings.stale_claim_age,
+                    went_out=self._went_out,
                 )
             except StoreError as error:
                 log.error("stale-claim recovery failed: %s", error)
+            await asyncio.sleep(max(5.0, self.settings.stale_claim_age))
+        self._recovery = None
 
-        self._recovery = asyncio.get_running_loop().create_task(recover(), name="claim recovery")
-        self._background.add(self._recovery)
+    async def _settle_uncertain(self, server: str) -> None:
+        """The server resynced: each Originate it never answered went out if its call was seen there."""
+        calls, self.uncertain[server] = self.uncertain.get(server, []), []
+        assert self.database is not None
+        for call, _at in calls:
+            went_out = self.core.model.call_seen(server, call.call_id)
+            try:
+                await store.settle_attempt(self.database, call, went_out)
+            except StoreError as error:  # the periodic recovery settles it later
+                log.error("call %s on %s not settled: %s", call.call_id, server, error)
+                continue
+            outcome = "it went out" if went_out else "it never left; lead released"
+            text = f"{call.call_id} had no answer: {outcome}"
+            self.core.note(self.clock.monotonic(), "note", server, call.campaign_id, text)
+
+    def _went_out(self, call_id: str, server: str) -> bool | None:
+        """Did ``call_id`` reach ``server``? Its channels seen there: yes; the link up and resynced
+        without them: no; the link not ready: cannot tell."""
+        if self.core.model.call_seen(server, call_id):
+            return True
+        link = self.links.get(server)
+        if link is None or not link.ready or server not in self.core.dialable_servers():
+            return None
+        return False
 
     # -- reloading -------------------------------------------------------------------------------
     def reload(self, settings: Settings) -> list[str]:

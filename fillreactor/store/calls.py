@@ -28,8 +28,8 @@ Rules this module keeps (spec 2.7-2.11, 5.1-5.5; the values come from ``core.out
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -466,15 +466,33 @@ async def insert_manager_rows(db: Database, calls: Sequence[OutboundCall], statu
     await _insert_rows(db, "vicidial_manager", [call.manager_row(status) for call in calls])
 
 
-async def mark_manager_sent(db: Database, call_ids: Sequence[str], status: str = "SENT") -> None:
-    """The Originate rows of calls just written to AMI: from their "not sent yet" status to ``status``."""
-    for batch in _chunks(list(call_ids)):
-        await db.execute(
-            f"UPDATE vicidial_manager SET status = %s WHERE callerid IN ({_marks(len(batch))})"
-            " AND action = 'Originate' AND status = 'DEAD'",
-            [status, *batch],
-            idempotent=True,
-        )
+async def mark_manager_sent(db: Database, call: OutboundCall, status: str = "SENT") -> None:
+    """A call just written to AMI: its Originate row from "not sent yet" (DEAD) to ``status``.
+
+    By server too: one call id (the lead, the second) may have a refused attempt on another server.
+    """
+    await mark_attempt_sent(db, call.call_id, call.server_ip, status)
+
+
+async def mark_attempt_sent(db: Database, call_id: str, server_ip: str, status: str = "SENT") -> None:
+    await db.execute(
+        "UPDATE vicidial_manager SET status = %s WHERE callerid = %s AND server_ip = %s"
+        " AND action = 'Originate' AND status = 'DEAD'",
+        (status, call_id, server_ip),
+        idempotent=True,
+    )
+
+
+async def settle_attempt(db: Database, call: OutboundCall, went_out: bool) -> None:
+    """An Originate that got no answer, decided: it went out (its Originate row SENT, its hopper
+    row deleted) or it did not (its rows undone, its lead back to READY)."""
+    if went_out:
+        await mark_attempt_sent(db, call.call_id, call.server_ip)
+        await delete_hopper_leads(db, [call.lead_id])
+        return
+    await undo_attempts(db, [(call.call_id, call.server_ip)])
+    claim = HopperEntry(call.hopper_id, call.lead_id, call.campaign_id, claim_tag(call.server_ip))
+    await release_claims(db, [claim])
 
 
 async def insert_dial_logs(db: Database, calls: Sequence[OutboundCall]) -> None:
@@ -548,6 +566,17 @@ async def undo_unsent(db: Database, calls: Sequence[OutboundCall]) -> None:
         )
 
 
+async def undo_attempts(db: Database, attempts: Sequence[tuple[str, str]]) -> None:
+    """``undo_unsent`` for ``(call id, server)`` pairs the recovery found never went out."""
+    for call_id, server in attempts:
+        await db.execute(
+            "DELETE FROM vicidial_auto_calls WHERE callerid = %s AND server_ip = %s"
+            " AND call_type = 'OUTBALANCE' AND status = 'SENT'",
+            (call_id, server),
+            idempotent=True,
+        )
+
+
 # -- after the calls: campaigns and lists -----------------------------------------------------
 
 
@@ -610,6 +639,10 @@ class StaleClaim:
     originated: bool = False
     """An OUTBALANCE Originate row of this lead exists and is not DEAD (the call went out: NEW is
     sent by AST_manager_send.pl; DEAD is an Originate refused, undone or not sent yet)."""
+    unconfirmed: tuple[tuple[str, str], ...] = ()
+    """``(call id, server)`` of this lead's DEAD Originate rows whose ``vicidial_auto_calls`` row is
+    still there: written, and maybe sent (a crash right after the write, or no reply from Asterisk).
+    Only the server's AMI can tell (``went_out`` of ``recover_claims``)."""
 
     @property
     def key(self) -> tuple[int, int, str, str]:
@@ -624,6 +657,8 @@ class StaleClaim:
 class Recovery:
     released: list[StaleClaim] = field(default_factory=list)
     deleted: list[StaleClaim] = field(default_factory=list)
+    undecided: list[StaleClaim] = field(default_factory=list)
+    """Claims whose call may have gone out and the server cannot tell yet: looked at again later."""
 
 
 async def find_stale_claims(
@@ -640,17 +675,66 @@ async def find_stale_claims(
         " ORDER BY h.hopper_id",
         (since,),
     )
-    return [
+    claims = [
         StaleClaim(int(hid), int(lead), perl_text(camp), perl_text(user), perl_text(status), bool(placed))
         for hid, lead, camp, user, status, placed in rows
     ]
+    doubtful = [c for c in claims if c.status == "INCALL" and not c.originated]
+    if not doubtful:
+        return claims
+    attempts: dict[int, list[tuple[str, str]]] = {}
+    for batch in _chunks([c.lead_id for c in doubtful]):
+        found = await db.fetch_all(
+            "SELECT vac.lead_id, vac.callerid, vac.server_ip FROM vicidial_auto_calls vac"
+            " JOIN vicidial_manager m ON m.callerid = vac.callerid AND m.server_ip = vac.server_ip"
+            "  AND m.action = 'Originate' AND m.status = 'DEAD'"
+            f" WHERE vac.call_type = 'OUTBALANCE' AND vac.lead_id IN ({_marks(len(batch))})"
+            " ORDER BY vac.auto_call_id",
+            list(batch),
+        )
+        for lead, callerid, server in found:
+            attempts.setdefault(int(lead), []).append((perl_text(callerid), perl_text(server)))
+    return [
+        replace(claim, unconfirmed=tuple(attempts.get(claim.lead_id, ()))) if claim in doubtful else claim
+        for claim in claims
+    ]
 
 
-async def recover_claims(db: Database, stale: Sequence[StaleClaim]) -> Recovery:
-    """Release the claims whose call never went out, delete the hopper rows of those that did."""
+WentOut = Callable[[str, str], bool | None]
+"""``(call id, server) -> True`` (the server had the call), ``False`` (it had not), ``None`` (cannot tell)."""
+
+
+async def recover_claims(
+    db: Database, stale: Sequence[StaleClaim], went_out: WentOut | None = None
+) -> Recovery:
+    """Release the claims whose call never went out, delete the hopper rows of those that did.
+
+    A claim with unconfirmed attempts is decided by ``went_out`` (the service's AMI view); without an
+    answer (no ``went_out``, or ``None``) it is left for a later pass. The rows of attempts that did
+    not go out are undone (``undo_unsent``), so they are not counted as calls in flight.
+    """
     recovery = Recovery()
-    placed = [claim for claim in stale if claim.originated]
-    unplaced = [claim for claim in stale if not claim.originated]
+    placed: list[StaleClaim] = []
+    unplaced: list[StaleClaim] = []
+    undo: list[tuple[str, str]] = []
+    confirmed: list[tuple[str, str]] = []
+    for claim in stale:
+        if claim.originated:
+            placed.append(claim)
+            continue
+        answers = [None if went_out is None else went_out(cid, server) for cid, server in claim.unconfirmed]
+        if any(answer is True for answer in answers):
+            placed.append(claim)
+            confirmed.extend(a for a, ok in zip(claim.unconfirmed, answers, strict=True) if ok)
+        elif any(answer is None for answer in answers):
+            recovery.undecided.append(claim)
+        else:
+            unplaced.append(claim)
+            undo.extend(claim.unconfirmed)
+    if undo:
+        await undo_attempts(db, undo)
+    for call_id, server in confirmed:
+        await mark_attempt_sent(db, call_id, server)
     for batch in _chunks(placed):
         result = await db.execute(
             f"DELETE FROM vicidial_hopper WHERE hopper_id IN ({_marks(len(batch))})"

@@ -428,6 +428,18 @@ def test_re_reserving_refreshes_without_double_count() -> None:
     assert model.expire(9.0) == (UsageChange(S, 1, 0, "SALES", 1, 0),)
 
 
+def test_an_acknowledged_originate_counts_its_reservation_from_the_reply() -> None:
+    # sent at 0 with 3 s for the reply and 2 s for the channels; the reply comes at 2.5 s: the line
+    # is held until 4.5 s, not 2 s (fault matrix: events later than the reservation)
+    model = ChannelModel(reservation_timeout=2.0)
+    model.reserve(S, V1, "SALES", 0.0, timeout=5.0)
+    assert model.extend_reservation(S, V1, 2.5) is True
+    assert model.expire(4.4) == NO_CHANGES and model.usage(S) == 1
+    assert model.expire(4.5) == (UsageChange(S, 1, 0, "SALES", 1, 0),)
+    assert model.extend_reservation(S, V1, 5.0) is False  # gone: not brought back
+    assert model.extend_reservation(T, V1, 5.0) is False and model.usage(S) == 0
+
+
 def test_reservation_turned_into_a_call_by_a_snapshot_row() -> None:
     model = ChannelModel()
     model.reserve(S, V1, "SALES", 0.0)

@@ -299,9 +299,9 @@ class Recorder:
         core = service.core
         call_sent = core.call_sent
 
-        def counting(server: str, call_id: str, campaign: str, now: float) -> None:
+        def counting(server: str, call_id: str, campaign: str, now: float, reply_within: float = 0.0) -> None:
             self.sent.setdefault(server, []).append(call_id)
-            call_sent(server, call_id, campaign, now)
+            call_sent(server, call_id, campaign, now, reply_within)
 
         core.call_sent = counting  # the originator looks it up on the instance
         service.trace_sinks.append(self.trace)

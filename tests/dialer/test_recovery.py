@@ -7,18 +7,19 @@ from datetime import timedelta
 from dialer_helpers import B1, B2, CAMPAIGN, HOST, NOW, Call, assert_calls, call_id, fill_cluster, hopper_rows
 
 from fillreactor.dialer import recover_stale_claims
+from fillreactor.store import calls as store_calls
 
 COLUMNS = ["hopper_id", "lead_id", "campaign_id", "status", "user"]
 
 
-async def originate_row(seed, lead_id: int, entry_date, status: str = "SENT") -> None:
+async def originate_row(seed, lead_id: int, entry_date, status: str = "SENT", server_ip: str = B1) -> None:
     """The vicidial_manager Originate row a FILL call leaves (spec 5.4), for a lead."""
     await seed.insert(
         "vicidial_manager",
         entry_date=entry_date,
         status=status,
         response="N",
-        server_ip=B1,
+        server_ip=server_ip,
         action="Originate",
         callerid=call_id(entry_date, lead_id),
         cmd_line_k=f"VDACnote: {CAMPAIGN}|{lead_id}|1|3125550000|OUTBALANCE|MAIN|50|{HOST}|CAMPAIGN_CID",
@@ -117,3 +118,69 @@ def assert_calls_after_recovery(result, calls) -> None:
     for n, row in enumerate(tables.manager, start=1):
         row["man_id"] = n
     assert_calls(tables, calls, NOW, result.window)
+
+
+async def auto_call_row(seed, lead_id: int, entry_date, server_ip: str = B1) -> None:
+    """The vicidial_auto_calls row of a written FILL call (spec 5.5)."""
+    await seed.insert(
+        "vicidial_auto_calls", server_ip=server_ip, campaign_id=CAMPAIGN, status="SENT", lead_id=lead_id,
+        callerid=call_id(entry_date, lead_id), call_type="OUTBALANCE", call_time=entry_date,
+    )
+
+
+async def unconfirmed_attempts(seed) -> str:
+    """Leads 1-3 INCALL, each with a DEAD Originate row and its vicidial_auto_calls row on B1: written,
+    and maybe sent (a crash between the write and the SENT mark, or an Originate with no reply)."""
+    await fill_cluster(seed, leads=3)
+    when = NOW - timedelta(seconds=5)
+    for lead in (1, 2, 3):
+        await seed.execute(
+            "UPDATE vicidial_hopper SET status = 'INCALL', user = %s WHERE lead_id = %s", (f"VDFC_{B1}", lead)
+        )
+        await originate_row(seed, lead, when, status="DEAD")
+        await auto_call_row(seed, lead, when)
+    return call_id(when, 0)[:-10]
+
+
+async def test_an_unconfirmed_attempt_is_decided_by_what_its_server_saw(store_db, seed) -> None:
+    # B1's AMI saw lead 1's call, did not see lead 2's, and cannot tell for lead 3 (not resynced yet)
+    prefix = await unconfirmed_attempts(seed)
+    answers = {f"{prefix}{1:010d}": True, f"{prefix}{2:010d}": False, f"{prefix}{3:010d}": None}
+    asked: list[tuple[str, str]] = []
+
+    def went_out(call: str, server: str) -> bool | None:
+        asked.append((call, server))
+        return answers[call]
+
+    recovery = await recover_stale_claims(store_db, now=NOW, min_age=0, went_out=went_out)
+    assert sorted(asked) == [(cid, B1) for cid in sorted(answers)]
+    assert [c.lead_id for c in recovery.deleted] == [1]
+    assert [c.lead_id for c in recovery.released] == [2]
+    assert [c.lead_id for c in recovery.undecided] == [3]
+    assert await seed.rows("vicidial_hopper", columns=COLUMNS, order_by="hopper_id") == hopper_rows(
+        (2, 2, "READY", ""), (3, 3, "INCALL", f"VDFC_{B1}")
+    )
+    # lead 1's row is SENT (it went out), lead 2's stays DEAD and its vac row is gone (not in flight)
+    manager = await seed.rows("vicidial_manager", columns=["callerid", "status"], order_by="man_id")
+    assert [r["status"] for r in manager] == ["SENT", "DEAD", "DEAD"]
+    vac = await seed.rows("vicidial_auto_calls", columns=["lead_id"], order_by="auto_call_id")
+    assert [r["lead_id"] for r in vac] == [1, 3]
+
+
+async def test_without_an_ami_view_an_unconfirmed_attempt_is_left_alone(store_db, seed) -> None:
+    # `run --once` has no AMI view: it neither redials nor deletes a lead that may have gone out
+    await unconfirmed_attempts(seed)
+    recovery = await recover_stale_claims(store_db, now=NOW, min_age=0)
+    assert (recovery.deleted, recovery.released) == ([], [])
+    assert [c.lead_id for c in recovery.undecided] == [1, 2, 3]
+    assert len(await seed.rows("vicidial_auto_calls")) == 3
+
+
+async def test_the_sent_mark_names_the_server(store_db, seed) -> None:
+    # one call id (same lead, same second) refused on B2 and sent on B1: only B1's row turns SENT
+    await fill_cluster(seed, leads=1)
+    await originate_row(seed, 1, NOW, status="DEAD", server_ip=B2)
+    await originate_row(seed, 1, NOW, status="DEAD", server_ip=B1)
+    await store_calls.mark_attempt_sent(store_db, call_id(NOW, 1), B1)
+    manager = await seed.rows("vicidial_manager", columns=["server_ip", "status"], order_by="man_id")
+    assert manager == [{"server_ip": B2, "status": "DEAD"}, {"server_ip": B1, "status": "SENT"}]

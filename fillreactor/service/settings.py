@@ -166,9 +166,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reconnect_max_wait", 30.0, _number(0.05, 600), "0.05-600 seconds",
             "the cap of the jittered reconnect back-off"),
     Setting("originate_timeout", 5.0, _number(0.05, 60), "0.05-60 seconds",
-            "how long to wait for Asterisk's reply to an Originate before the call counts as not sent"),
+            "how long to wait for Asterisk's reply to an Originate; without it the call's outcome is"
+            " unknown and the server's next resync decides it"),
     Setting("reservation_timeout", 60.0, _number(1, 600), "1-600 seconds",
-            "a sent originate whose channels never appear stops counting as a line after this"),
+            "a queued Originate whose channels never appear stops counting as a line after this"),
     Setting("agents_refresh", 1.0, _number(0.1, 60), "0.1-60 seconds",
             "how often live agents and vicidial_auto_calls are read"),
     Setting("config_refresh", 10.0, _number(0.5, 600), "0.5-600 seconds",

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fillreactor.astguiclient import AstguiclientConf
 from fillreactor.reactor.service import ReactorService
 from fillreactor.reactor.trace import TraceRecord
 from fillreactor.service.settings import Settings
@@ -173,16 +172,7 @@ async def _run(
         finally:
             connection.close()
         database = await Database.open(DatabaseAddress.from_dsn(dsn))
-        assert dsn.database is not None
-        conf = AstguiclientConf(
-            path="(demo)",
-            db_host=dsn.host,
-            db_port=dsn.port,
-            db_user=dsn.user,
-            db_password=dsn.password,
-            db_name=dsn.database,
-            server_ip=AGENT_SERVER,
-        )
+        conf = dsn.astguiclient_conf(AGENT_SERVER, path="(demo)")
 
         def trace(record: TraceRecord) -> None:
             if record.kind == "plan" and (explain or not record.detail.startswith("  ")):
@@ -193,7 +183,7 @@ async def _run(
             elif record.kind == "link" and "dialable" in record.detail:
                 out(f"  {record.server}: {record.detail}")
 
-        service = ReactorService(conf, demo_settings(dsn.database), trace=trace)
+        service = ReactorService(conf, demo_settings(conf.db_name), trace=trace)
         stop = asyncio.Event()
         helpers: list[CallCleanup | AgentHeartbeat | AgentDialer] = [
             CallCleanup(database, list(sims)),

@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 import aiomysql
 import pymysql
 
+from fillreactor.astguiclient import AstguiclientConf
 from fillreactor.schema import TABLES, schema_statements
 
 DSN_ENVIRONMENT_VARIABLE = "FILLREACTOR_TEST_DSN"
@@ -91,6 +92,15 @@ class Dsn:
         if database is not None:
             check_database_name(database)
         return replace(self, database=database)
+
+    def astguiclient_conf(self, server_ip: str, path: str = "(test)", **paths: str) -> AstguiclientConf:
+        """The astguiclient.conf of a server of this database (``paths``: ``path_home``, ``path_logs``)."""
+        if self.database is None:
+            raise DsnError(f"DSN has no database: {self}")
+        return AstguiclientConf(
+            path=path, db_host=self.host, db_port=self.port, db_user=self.user,
+            db_password=self.password, db_name=self.database, server_ip=server_ip, **paths,
+        )
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments shared by ``pymysql.connect`` and ``aiomysql.connect``."""

@@ -35,16 +35,7 @@ TIMING = CallTiming(ring=1.0, talk=40.0, vdad_wait=40.0)
 
 
 def conf_for(dsn: Dsn, server_ip: str = A) -> AstguiclientConf:
-    assert dsn.database
-    return AstguiclientConf(
-        path="(test)",
-        db_host=dsn.host,
-        db_port=dsn.port,
-        db_user=dsn.user,
-        db_password=dsn.password,
-        db_name=dsn.database,
-        server_ip=server_ip,
-    )
+    return dsn.astguiclient_conf(server_ip)
 
 
 def fast_settings(**overrides: Any) -> Settings:

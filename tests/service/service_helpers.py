@@ -111,18 +111,7 @@ def conf_for(
     home: str | Path = "/usr/share/astguiclient",
     logs: str | Path = "/var/log/astguiclient",
 ) -> AstguiclientConf:
-    assert dsn.database
-    return AstguiclientConf(
-        path="(test)",
-        db_host=dsn.host,
-        db_port=dsn.port,
-        db_user=dsn.user,
-        db_password=dsn.password,
-        db_name=dsn.database,
-        server_ip=server_ip,
-        path_home=str(home),
-        path_logs=str(logs),
-    )
+    return dsn.astguiclient_conf(server_ip, path_home=str(home), path_logs=str(logs))
 
 
 def numbers(count: int, start: int = 1) -> list[str]:

@@ -189,13 +189,16 @@ async def test_a_running_perl_fill_process_fails_with_its_pid(database_dsn, seed
         [
             sys.executable,
             "-c",
-            "import sys; sys.stdin.read()",
+            "print(flush=True); input()",
             "/usr/share/astguiclient/AST_VDauto_dial_FILL.pl",
             "--debug",
         ],
         stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     try:
+        # right after exec its /proc cmdline can still read empty: wait until it runs
+        assert perl.stdout is not None and perl.stdout.readline() == b"\n"
         report = await check(write_conf(tmp_path, database_dsn))
     finally:
         perl.kill()

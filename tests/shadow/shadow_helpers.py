@@ -51,16 +51,7 @@ STAND_IN_TABLES = ("vicidial_auto_calls", "vicidial_manager", "vicidial_campaign
 
 
 def conf_for(dsn: Dsn, server_ip: str = A) -> AstguiclientConf:
-    assert dsn.database
-    return AstguiclientConf(
-        path="(test)",
-        db_host=dsn.host,
-        db_port=dsn.port,
-        db_user=dsn.user,
-        db_password=dsn.password,
-        db_name=dsn.database,
-        server_ip=server_ip,
-    )
+    return dsn.astguiclient_conf(server_ip)
 
 
 def fast_settings(**overrides: Any) -> Settings:

@@ -76,6 +76,7 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 PACING_LOOP_LIMIT = 100_000
+CONTEXT_TTL = 10.0  # seconds: the dial context is configuration (the service passes config_refresh)
 
 
 def system_localtime(epoch: int) -> tuple[datetime, bool]:
@@ -302,8 +303,10 @@ class Dialer:
         pacing: bool = True,
         per_server_pacing: bool = False,
         logs_dir: str | Path | None = None,
+        context_ttl: float = CONTEXT_TTL,
     ) -> None:
         self.db = db
+        self.context_ttl = context_ttl
         self.originator = originator
         self.host_ip = host_ip
         self.leader = leader
@@ -313,6 +316,8 @@ class Dialer:
         self.logs_dir = Path(logs_dir) if logs_dir is not None else None
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_flight: set[int] = set()
+        self._context_cache: tuple[float, set[str], store.DialContext] | None = None
+        self._dated: dict[tuple[str, object], str] = {}
         self.on_rows: Callable[[str, str, str], None] | None = None
         """Told after each batch of rows: ``(campaign, server, "table n, table n, ...")`` (the trace)."""
 
@@ -330,7 +335,7 @@ class Dialer:
         if not wanted:
             return report
         now = now or pass_time(self.clock, self.localtime)
-        context = await store.read_dial_context(self.db, self.host_ip, {e.campaign for e in wanted})
+        context = await self._context({e.campaign for e in wanted})
         self.pacer.configure(context.outbound_calls_per_second, context.server_cps)
         pool = CidPool()
         try:
@@ -343,13 +348,31 @@ class Dialer:
             await _shielded(self._after(report, now))
         return report
 
+    async def _context(self, campaigns: set[str]) -> store.DialContext:
+        """The dial context (configuration), read again when older than ``context_ttl`` or
+        missing a campaign: not three statements before every Originate."""
+        at = self.clock.monotonic()
+        cached = self._context_cache
+        fresh = cached is not None and at - cached[0] < self.context_ttl
+        if cached is not None and fresh and campaigns <= cached[1]:
+            return cached[2]
+        wanted = campaigns | (cached[1] if cached is not None and fresh else set())
+        context = await store.read_dial_context(self.db, self.host_ip, wanted)
+        self._context_cache = (at, set(wanted), context)
+        return context
+
     async def _after(self, report: DialReport, now: PassTime) -> None:
         sent = report.sent_calls()
         if not sent:
             return
         try:
-            await store.write_campaign_calldate(self.db, {call.campaign_id for call in sent}, now.sql)
-            await store.write_list_lastcalldate(self.db, {call.list_id for call in sent}, now.sql)
+            # the same date written again changes nothing: only what this second has not written
+            campaigns = {c.campaign_id for c in sent if self._dated.get(("c", c.campaign_id)) != now.sql}
+            lists = {c.list_id for c in sent if self._dated.get(("l", c.list_id)) != now.sql}
+            await store.write_campaign_calldate(self.db, campaigns, now.sql)
+            await store.write_list_lastcalldate(self.db, lists, now.sql)
+            self._dated.update({("c", c): now.sql for c in campaigns})
+            self._dated.update({("l", n): now.sql for n in lists})
         except StoreError as error:
             log.error("campaign_calldate / list_lastcalldate not written: %s", error)
 

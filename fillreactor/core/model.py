@@ -208,6 +208,7 @@ class _Server:
         "link_changed_at",
         "link_live",
         "name",
+        "pending_calls",
         "recent_ids",
         "reservations",
         "snapshot_action_id",
@@ -228,6 +229,7 @@ class _Server:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.pending_calls = 0  # live V calls here whose campaign lookup has not answered
         self.channels: dict[str, _Channel] = {}
         self.calls: dict[str, _Call] = {}
         self.tombstones: dict[str, float] = {}
@@ -418,7 +420,7 @@ class ChannelModel:
         srv = self._servers.get(server)
         if srv is None or not self._unresolved:
             return False
-        return any(call.server is srv for calls in self._unresolved.values() for call in calls)
+        return srv.pending_calls > 0
 
     def call_seen(self, server: str, call_id: str) -> bool:
         """Did a channel carrying ``call_id`` live on ``server`` (now, or among its last
@@ -674,6 +676,7 @@ class ChannelModel:
             cache.popitem(last=False)
         for call in self._unresolved.pop(call_id, ()):
             call.pending = False
+            call.server.pending_calls -= 1
             if origin is None:
                 continue  # no row: stays a line where seen, with no campaign
             srv = call.server
@@ -820,6 +823,7 @@ class ChannelModel:
             if call.campaign is not None:
                 srv.bump_campaign(call.campaign, -1)
             elif call.pending:
+                srv.pending_calls -= 1
                 waiting = self._unresolved.get(call.primary)
                 if waiting is not None:
                     waiting.remove(call)
@@ -831,6 +835,7 @@ class ChannelModel:
         origin = self._origin_of.get(call_id, _UNKNOWN)
         if origin is _UNKNOWN:
             call.pending = True
+            srv.pending_calls += 1
             self._unresolved.setdefault(call_id, []).append(call)
         elif isinstance(origin, CallOrigin) and origin.server_ip and origin.server_ip != srv.name:
             return  # placed on another server: that server counts it

@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
 LOOKUP_BATCH_DELAY = 0.005  # gather the ids of one burst into one lookup
 DRAIN_SECONDS = 10.0
+LOCK_KEEPALIVE = 60.0  # seconds: the lock's own connection is queried at least this often
 
 
 # -- signals (what flows through the merged trigger stream) ---------------------------------------
@@ -429,6 +430,8 @@ class ReactorService:
         self._plan_cost: float | None = None  # seconds per campaign planned (moving average)
         self._last_config = -1e9
         self._last_stats = -1e9
+        self._lock_seen_at: float | None = None  # a refresh saw the leader lock held by our connection
+        self._lock_queried_at = -1e9
 
     # -- LinkHandler (called synchronously by the links) ------------------------------------------
     def on_event(self, server: str, event: Event, read_at: float) -> None:
@@ -513,12 +516,14 @@ class ReactorService:
             if not await self._open_database(stop):
                 return 0
             assert self.database is not None
-            self.loader = SnapshotLoader(self.database)
             originator: AmiOriginator | ManagerRowOriginator = (
                 AmiOriginator(self) if self.settings.dial_via == "ami" else ManagerRowOriginator(self)
             )
             if not (self.shadow or self.dry_run):
                 self.leader = LeaderLock(DatabaseAddress.from_conf(self.conf), self.settings.lock_name)
+            self.loader = SnapshotLoader(
+                self.database, lock_name=None if self.leader is None else self.leader.name
+            )
             self.dialer = Dialer(
                 self.database,
                 originator,
@@ -528,6 +533,7 @@ class ReactorService:
                 pacing=self.pacing,
                 per_server_pacing=self.settings.per_server_pacing,
                 logs_dir=self.conf.path_logs,
+                context_ttl=self.settings.config_refresh,
             )
             if self.trace_sinks:
                 self.dialer.on_rows = lambda campaign, server, text: self.core.note(
@@ -603,12 +609,26 @@ class ReactorService:
     async def _read_refresh(self, *, force: bool = False) -> tuple[Any, list[tuple[str, str, int]] | None]:
         assert self.loader is not None and self.database is not None
         now = self.clock.monotonic()
-        snapshot = await self.loader.load()
+        config = force or now - self._last_config >= self.settings.config_refresh
+        snapshot = await self.loader.load(config=config)
+        fence = None if self.leader is None else self.leader.fence
+        held = fence is not None and self.loader.lock_holder == fence.connection_id
+        self._lock_seen_at = now if held else None
         stats = None
         if force or now - self._last_stats >= self.settings.stats_refresh:
-            self._last_stats = now
-            stats = await read_stats_rows(self.database, self.clock.wall())
-        if now - self._last_config >= self.settings.config_refresh:
+            # live demand reads the stats rows only for servers that are not dialable (the fallback)
+            core = self.core
+            needed = (
+                core.source is ShortageSource.STATS
+                or core.snapshot is None
+                or bool(set(core.snapshot.servers) - core.dialable_servers())
+            )
+            if force or needed:
+                self._last_stats = now
+                stats = await read_stats_rows(self.database, self.clock.wall())
+            else:
+                stats = []  # nothing falls back now; a later fallback starts from fresh rows, not old ones
+        if config:
             self._last_config = now
             if not force:
                 await self._refresh_links()
@@ -800,8 +820,16 @@ class ReactorService:
             self._update_dialing()
             return
         while not self.stopping:
+            now = self.clock.monotonic()
+            seen = self._lock_seen_at
             try:
-                held = await lock.still_held() if lock.is_held else await lock.acquire()
+                if lock.is_held and seen is not None and now - seen < self.settings.lock_check and (
+                    now - self._lock_queried_at < LOCK_KEEPALIVE
+                ):
+                    held = True  # the last refresh read the lock as ours: no statement of its own
+                else:
+                    self._lock_queried_at = now
+                    held = await lock.still_held() if lock.is_held else await lock.acquire()
             except StoreUnavailable as error:
                 held = False
                 log.warning("leader lock: %s", error)
@@ -910,6 +938,7 @@ class ReactorService:
             core.breakers.reconfigure(breaker_config(settings))
         if self.dialer is not None:
             self.dialer.pacer.per_server = settings.per_server_pacing
+            self.dialer.context_ttl = settings.config_refresh
         lines = [f"{n} = {getattr(settings, n)!r}" for n in changed if n not in restart]
         lines += [f"{n} changed in the file: takes effect after a restart" for n in needs_restart]
         return lines

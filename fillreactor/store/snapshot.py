@@ -37,6 +37,7 @@ field means; AST_VDauto_dial.pl build 240917 line numbers in brackets):
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -60,12 +61,15 @@ from fillreactor.core.cluster import (
 )
 from fillreactor.core.origin import CallOrigin
 from fillreactor.core.shortage import Demand
-from fillreactor.store.database import Database
+from fillreactor.store.database import Database, StoreError, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 AGENT_FRESH_SECONDS = 10
 SHARED_DROP_FRESH_SECONDS = 5
 STATS_FRESH_SECONDS = 1200
 LOOKUP_BATCH = 500
+CONFIG_PARTS = ("system", "servers", "campaigns", "trunks")
 
 OPTIONAL_TABLES = (
     "vicidial_live_inbound_agents",
@@ -137,6 +141,35 @@ AUTO_CALLS_SQL = (
 )
 OUTBALANCE_CALLS_SQL = (
     "SELECT campaign_id, server_ip, callerid FROM vicidial_auto_calls WHERE call_type = 'OUTBALANCE'"
+)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    if isinstance(value, bytes | bytearray):  # a binary column, or a union typed as one
+        return bytes(value).decode("utf-8", "replace")
+    return None if value is None else str(value)
+
+
+# (part, its statement, a converter per column): a UNION ALL gives every column one type
+DYNAMIC_PARTS: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
+    ("agents", AGENTS_SQL, (_opt_str,) * 4 + (_opt_int,) * 4),
+    ("fill_agents", FILL_AGENTS_SQL, (_opt_str, _opt_str, _opt_int)),
+    ("auto_calls", AUTO_CALLS_SQL, (_opt_str,) * 5 + (_opt_int,)),
+    ("outbalance_calls", OUTBALANCE_CALLS_SQL, (_opt_str,) * 3),
+)
+_DYNAMIC_WIDTH = max(len(conv) for _name, _sql, conv in DYNAMIC_PARTS)
+DYNAMIC_SQL = " UNION ALL ".join(
+    f"SELECT '{name}', t.*{', NULL' * (_DYNAMIC_WIDTH - len(conv))} FROM ({sql}) t"
+    for name, sql, conv in DYNAMIC_PARTS
+)
+# the leader lock's holder, read with them: the leader's own check need not run every lock_check
+LOCK_HOLDER_SQL = "SELECT IS_USED_LOCK(%s)"
+DYNAMIC_LOCK_SQL = (
+    DYNAMIC_SQL + f" UNION ALL SELECT 'lock', IS_USED_LOCK(%s){', NULL' * (_DYNAMIC_WIDTH - 1)}"
 )
 READY_AGENTS_SQL = (
     "SELECT c.campaign_id, la.server_ip, COUNT(*) FROM vicidial_campaigns c"
@@ -357,10 +390,16 @@ Parts = dict[str, tuple[tuple[Any, ...], ...]]
 class SnapshotLoader:
     """Reads the snapshot; reuses what did not change since the last load (see the module rules)."""
 
-    def __init__(self, database: Database, *, stored_shortages: bool = False) -> None:
+    def __init__(
+        self, database: Database, *, stored_shortages: bool = False, lock_name: str | None = None
+    ) -> None:
         self.database = database
         self.stored_shortages = stored_shortages
+        self.lock_name = lock_name
+        self.lock_holder: int | None = None
+        """With ``lock_name``: the connection id holding that lock at the last load (None: free)."""
         self._parts: dict[str, _Part] = {}
+        self._union = True  # the dynamic parts in one statement, until the server refuses it
         self._snapshot: ClusterSnapshot | None = None
         self._schema: _Schema | None = None
         self.loads = 0
@@ -394,8 +433,9 @@ class SnapshotLoader:
             self._schema = _Schema(table_names, campaign_columns, system_columns, MappingProxyType(missing))
         return self._schema
 
-    async def read_parts(self) -> Parts:
-        """Every part's rows (the I/O half of ``load``)."""
+    async def read_parts(self, *, config: bool = True) -> Parts:
+        """Every part's rows (the I/O half of ``load``); ``config=False`` keeps the last rows of the
+        configuration parts (``CONFIG_PARTS``) instead of reading them again."""
         schema = await self.schema()
         db = self.database
 
@@ -403,19 +443,20 @@ class SnapshotLoader:
             return tuple(await db.fetch_all(sql, params))
 
         shared = "allow_shared_dial" if "allow_shared_dial" in schema.system_columns else "0"
-        parts: Parts = {
-            "system": await rows(
-                "SELECT outbound_autodial_active, disable_auto_dial, outbound_calls_per_second,"
-                f" {shared} FROM system_settings LIMIT 1"
-            ),
-            "servers": await rows(SERVERS_SQL),
-            "campaigns": await rows(_campaigns_sql(schema)),
-            "trunks": await rows(TRUNKS_SQL),
-            "agents": _sorted(await rows(AGENTS_SQL)),
-            "fill_agents": _sorted(await rows(FILL_AGENTS_SQL)),
-            "auto_calls": _sorted(await rows(AUTO_CALLS_SQL)),
-            "outbalance_calls": _sorted(await rows(OUTBALANCE_CALLS_SQL)),
-        }
+        kept = self._parts
+        if not config and all(name in kept for name in CONFIG_PARTS):
+            parts: Parts = {name: kept[name].rows for name in CONFIG_PARTS}
+        else:
+            parts = {
+                "system": await rows(
+                    "SELECT outbound_autodial_active, disable_auto_dial, outbound_calls_per_second,"
+                    f" {shared} FROM system_settings LIMIT 1"
+                ),
+                "servers": await rows(SERVERS_SQL),
+                "campaigns": await rows(_campaigns_sql(schema)),
+                "trunks": await rows(TRUNKS_SQL),
+            }
+        parts |= await self._read_dynamic()
         campaigns = campaigns_from_rows(parts["campaigns"])
         configs = list(campaigns.values())
         parts["ready_agents"] = (
@@ -499,8 +540,44 @@ class SnapshotLoader:
             out.append((config.campaign_id, entry, users, ready))
         return tuple(out)
 
-    async def load(self) -> ClusterSnapshot:
-        fetched = await self.read_parts()
+    async def _read_dynamic(self) -> Parts:
+        """The parts read every refresh: one UNION ALL statement (one round trip), or one statement
+        each where the server refuses the union (tables of mixed collations: "Illegal mix")."""
+        converters = {name: conv for name, _sql, conv in DYNAMIC_PARTS}
+        found: dict[str, list[tuple[Any, ...]]] = {name: [] for name in converters}
+        lock = self.lock_name
+        if self._union:
+            try:
+                if lock is None:
+                    union = await self.database.fetch_all(DYNAMIC_SQL)
+                else:
+                    union = await self.database.fetch_all(DYNAMIC_LOCK_SQL, (lock,))
+            except StoreUnavailable:
+                raise
+            except StoreError as error:
+                log.warning("the snapshot's UNION read refused (%s): one statement per part from now", error)
+                self._union = False
+            else:
+                holder = None
+                for row in union:
+                    if row[0] == "lock":
+                        holder = _opt_int(row[1])
+                        continue
+                    conv = converters[row[0]]
+                    found[row[0]].append(tuple(c(v) for c, v in zip(conv, row[1:], strict=False)))
+                self.lock_holder = holder
+                return {name: _sorted(tuple(rows)) for name, rows in found.items()}
+        parts: Parts = {}
+        for name, sql, conv in DYNAMIC_PARTS:
+            rows = await self.database.fetch_all(sql)
+            parts[name] = _sorted(tuple(tuple(c(v) for c, v in zip(conv, row, strict=True)) for row in rows))
+        if lock is not None:
+            holder_row = await self.database.fetch_one(LOCK_HOLDER_SQL, (lock,))
+            self.lock_holder = None if holder_row is None else _opt_int(holder_row[0])
+        return parts
+
+    async def load(self, *, config: bool = True) -> ClusterSnapshot:
+        fetched = await self.read_parts(config=config)
         self.loads += 1
         self.last_parts = fetched
         changed = [

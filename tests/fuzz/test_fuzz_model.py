@@ -193,6 +193,7 @@ def check(model: ChannelModel, mirror: Mirror) -> None:
         assert all(n >= 0 for n in view.dialer_calls.values())
         assert view.pending_campaign == truth["pending_campaign"] >= 0
         assert view.placed_elsewhere == truth["placed_elsewhere"] >= 0
+        assert model.awaits_campaign(server) == bool(truth["pending"])  # its per-server counter
         assert view.calls == truth["calls"] and view.channels == truth["channels"]
         assert view.trunk_channels == truth["trunk_channels"] >= 0
         assert view.reservations == len(view.reserved_call_ids) >= 0

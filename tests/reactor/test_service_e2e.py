@@ -187,3 +187,30 @@ async def test_a_dry_run_plans_but_claims_writes_and_originates_nothing(database
         assert await cluster.rows("SELECT * FROM vicidial_manager") == []
         hopper = await cluster.rows("SELECT DISTINCT status FROM vicidial_hopper")
         assert hopper == [{"status": "READY"}]
+
+
+async def test_the_leader_reads_its_lock_with_the_refresh_and_still_sees_it_lost(database_dsn, seed) -> None:
+    # lock_check 0.5 s, agents_refresh 0.2 s: each refresh reads the lock's holder in its UNION, so
+    # the leader's own lock statement waits for its keepalive (60 s). Killing the lock's connection
+    # frees the lock: the next refresh reads it free, the leader loop checks and takes it again.
+    settings = fast_settings(lock_check=0.5)
+    async with live_cluster(database_dsn, seed, settings=settings) as cluster:
+        await cluster.eventually(lambda: sent(cluster) >= 10)
+        service = cluster.service
+        lock = service.leader
+        assert lock is not None and lock.fence is not None
+        checks: list[bool] = []
+        still_held = lock.still_held
+
+        async def counted() -> bool:
+            checks.append(held := await still_held())
+            return held
+
+        lock.still_held = counted  # type: ignore[method-assign]
+        refreshes = service.counters["refreshes"]
+        await cluster.eventually(lambda: service.counters["refreshes"] >= refreshes + 10)  # ~2 s, 4 checks
+        assert checks == [] and service.is_leader
+        first = lock.fence.connection_id
+        await seed.execute(f"KILL CONNECTION {first}")
+        await cluster.eventually(lambda: lock.fence is not None and lock.fence.connection_id != first)
+        assert checks == [False]  # the check the freed lock called for, then a new GET_LOCK

@@ -434,6 +434,57 @@ async def test_unchanged_reload_returns_the_same_object(database: Database, seed
     assert (loader.loads, loader.unchanged_loads) == (3, 1)
 
 
+async def test_a_refresh_without_config_keeps_the_configuration_parts(database: Database, seed) -> None:
+    # between config_refresh ticks only the dynamic parts are read, in one UNION ALL statement
+    await seed.cluster()
+    loader = SnapshotLoader(database)
+    first = await loader.load()
+    await seed.execute("UPDATE servers SET max_vicidial_trunks = 40 WHERE server_ip = '10.10.10.13'")
+    await seed.live_agent("10.10.10.11", "FILLTEST", status="READY")
+    before = database.counts.reads
+    second = await loader.load(config=False)
+    assert database.counts.reads - before == 1  # agents, fill agents, auto calls, OUTBALANCE ids
+    assert second.servers is first.servers and second.servers["10.10.10.13"].max_vicidial_trunks != 40
+    assert second.agents != first.agents  # the new READY agent is counted
+    third = await loader.load()
+    assert third.servers["10.10.10.13"].max_vicidial_trunks == 40
+
+
+async def test_the_refresh_reads_who_holds_the_leader_lock(database: Database, seed) -> None:
+    await seed.cluster()
+    loader = SnapshotLoader(database, lock_name="fillreactor-snapshot-test")
+    await loader.load()
+    assert loader.lock_holder is None  # free
+    rows = await seed.fetch_all("SELECT GET_LOCK(%s, 0) AS got, CONNECTION_ID() AS id", (loader.lock_name,))
+    try:
+        assert rows[0]["got"] == 1
+        await loader.load(config=False)
+        assert loader.lock_holder == rows[0]["id"]
+    finally:
+        await seed.execute("SELECT RELEASE_LOCK('fillreactor-snapshot-test')")
+
+
+async def test_mixed_collations_fall_back_to_one_statement_per_part(database: Database, seed) -> None:
+    # a cluster whose tables were converted at different times: MariaDB refuses a UNION of columns
+    # of two collations ("Illegal mix of collations for operation 'UNION'"); the snapshot is the same
+    await seed.cluster(agents=3)
+    await seed.auto_call("10.10.10.12", "FILLTEST", call_type="OUTBALANCE", lead_id=7)
+    expected = await SnapshotLoader(database).load()
+    alter = "ALTER TABLE {table} MODIFY server_ip VARCHAR(15) {collation} NOT NULL"
+    collations = {"vicidial_auto_calls": "utf8mb4_unicode_ci", "vicidial_live_agents": "utf8mb4_general_ci"}
+    try:
+        for table, collation in collations.items():
+            await seed.execute(alter.format(table=table, collation=f"COLLATE {collation}"))
+        loader = SnapshotLoader(database, lock_name="fillreactor-snapshot-test")
+        assert await loader.load() == expected
+        assert loader._union is False
+        assert await loader.load(config=False) == expected
+        assert loader.lock_holder is None  # read on its own statement too
+    finally:  # the session's database outlives the test: the schema's definition again (vicidial.sql)
+        for table in collations:
+            await seed.execute(alter.format(table=table, collation=""))
+
+
 async def test_stats_demand_is_the_perl_read(database: Database, seed) -> None:
     now = seed.now()
     await seed.campaign_server_stats("B", "10.0.0.1", 4, update_time=now)

@@ -31,3 +31,29 @@ def test_plan_benchmark_prints_percentiles() -> None:
 def test_dial_statements_benchmark_prints_its_figure() -> None:
     out = run_bench("dial_statements", "--calls=12", "--servers=2", "--campaigns=2", "--cps=1000")
     assert out.count(" per placed call  [") == 2 and "the Perl FILL: 14.9" in out
+
+
+def test_reaction_benchmark_prints_both_triggers_and_the_ratio() -> None:
+    out = run_bench("reaction", *"--triggers=12 --timer-triggers=3 --rate=20 --balance=2 --trunks=3".split())
+    assert "event  outside  n=" in out and "timer  outside  n=" in out and "reactor CPU" in out
+    assert "timer / event: p50 x" in out and "service.latency" in out
+
+
+def test_ingest_benchmark_prints_both_mixes() -> None:
+    out = run_bench("ingest", "--connections=3", "--ingest-calls=8", "--ingest-repeat=1")
+    assert out.count(" events/s (steady ") == 2 and "lines in use after the run: 0" in out
+
+
+def test_dbcost_benchmark_prints_per_call_and_per_idle_minute() -> None:
+    sizes = "--calls=12 --servers=2 --campaigns=2 --idle-seconds=1 --idle-servers=2 --idle-campaigns=2"
+    out = run_bench("dbcost", *sizes.split(), "--idle-warmup=0.5")
+    assert out.count(" per call  [") == 2 and "statements per idle minute" in out
+
+
+def test_scale_benchmark_prints_memory_latency_refresh_and_the_table() -> None:
+    sizes = "--scale-servers=6 --scale-balance=2 --scale-campaigns=8 --scale-channels=240 --scale-triggers=3"
+    out = run_bench("scale", *sizes.split(), "--scale-repeat=2", "--scale-flips=1", "--scale-settle=0.2")
+    assert "resident with the cluster loaded" in out and "event-to-plan, 3 triggers" in out
+    assert "snapshot refresh (SnapshotLoader.load" in out
+    # the figures recorded by the benchmarks run come out as one table, with the machine and the date
+    assert "fillreactor benchmarks, " in out and "Python 3." in out and "resident memory" in out

@@ -328,7 +328,11 @@ class ReactorCore:
     # -- output --------------------------------------------------------------------------------
     @property
     def wants_plan(self) -> bool:
-        return self.triggers is not None and any(c not in self._muted for c in self._pending)
+        # asked after every event: the common answers without a generator
+        if self.triggers is None or not self._pending:
+            return False
+        muted = self._muted
+        return not muted or any(c not in muted for c in self._pending)
 
     def next_plan(self, now: float) -> PlanDecision | None:
         triggers = self.triggers

@@ -69,7 +69,7 @@ from fillreactor.core.outbound_call import (
 from fillreactor.core.pacing import TokenBucket, fill_rate, server_rate
 from fillreactor.core.planner import PlanEntry
 from fillreactor.store import calls as store
-from fillreactor.store.database import Database, StoreError, StoreUnavailable
+from fillreactor.store.database import BatchError, Database, StoreError, StoreUnavailable
 from fillreactor.store.leader import Fence, LeaderLock
 
 log = logging.getLogger(__name__)
@@ -304,8 +304,11 @@ class Dialer:
         per_server_pacing: bool = False,
         logs_dir: str | Path | None = None,
         context_ttl: float = CONTEXT_TTL,
+        concurrent_entries: bool = False,
     ) -> None:
         self.db = db
+        self.concurrent_entries = concurrent_entries
+        """Entries of one plan dialed at once (the live service) rather than in order (one pass)."""
         self.context_ttl = context_ttl
         self.originator = originator
         self.host_ip = host_ip
@@ -329,7 +332,8 @@ class Dialer:
 
     # -- dialing -----------------------------------------------------------------------------
     async def dial(self, entries: Iterable[PlanEntry], *, now: PassTime | None = None) -> DialReport:
-        """Place the calls of ``entries``, in their order; the report of what happened."""
+        """Place the calls of ``entries``, in their order (at once with ``concurrent_entries``); the
+        report of what happened, its entries in the plan's order."""
         wanted = [entry for entry in entries if entry.calls > 0]
         report = DialReport()
         if not wanted:
@@ -339,8 +343,16 @@ class Dialer:
         self.pacer.configure(context.outbound_calls_per_second, context.server_cps)
         pool = CidPool()
         try:
-            for entry in wanted:
-                async with self._lock(entry.server):
+            if self.concurrent_entries and len(wanted) > 1:
+                # the live service: entries of different servers do not wait for each other's
+                # Originate replies and late rows (two triggers read in one batch would otherwise
+                # see the second server wait for the first); each has its own CID reads, as two
+                # plans dialing at once always had
+                results = [EntryResult(entry) for entry in wanted]
+                report.entries.extend(results)
+                await _all_to_end([self._dial_entry(r, context, now, CidPool()) for r in results])
+            else:
+                for entry in wanted:
                     result = EntryResult(entry)
                     report.entries.append(result)
                     await self._dial_entry(result, context, now, pool)
@@ -380,6 +392,19 @@ class Dialer:
         self, result: EntryResult, context: store.DialContext, now: PassTime, pool: CidPool
     ) -> None:
         entry = result.entry
+        # the server's claim tag is this entry's while QUEUE rows under it are (see _claim): other
+        # entries for the server wait until they are INCALL or back to READY, not for the whole entry
+        tag = _TagHold(self._lock(entry.server))
+        await tag.take()
+        try:
+            await self._dial_claimed(result, context, now, pool, tag)
+        finally:
+            tag.let_go()
+
+    async def _dial_claimed(
+        self, result: EntryResult, context: store.DialContext, now: PassTime, pool: CidPool, tag: _TagHold
+    ) -> None:
+        entry = result.entry
         fence = None
         if self.leader is not None:
             fence = self.leader.fence
@@ -416,7 +441,10 @@ class Dialer:
             by_lead: dict[int, list[HopperEntry]] = {}
             for hopper in pending.values():
                 by_lead.setdefault(hopper.lead_id, []).append(hopper)
+            incall = {row.hopper.hopper_id for row in dial_rows}
             await store.mark_incall(self.db, [row.hopper.hopper_id for row in dial_rows])
+            if all(hopper_id in incall for hopper_id in pending):
+                tag.let_go()  # no QUEUE row left under the tag (a duplicate's row would still be)
             prepared = await self._prepare(entry, dial_rows, context, now, pool, result)
             admitted: list[OutboundCall] = []
             for call in prepared:
@@ -449,19 +477,21 @@ class Dialer:
         """The claim and the read of what it took; a failed read puts the claim back at once."""
         entry = result.entry
         try:
-            result.claimed = await store.claim(self.db, entry.campaign, entry.server, entry.calls, fence)
-        except StoreUnavailable:
-            # the claim may have run and only its reply was lost; the server's lock is held, so every
-            # QUEUE row under this tag for the campaign is this claim's: put them back at once
+            result.claimed, rows = await store.claim_and_read(
+                self.db, entry.campaign, entry.server, entry.calls, fence
+            )
+            return rows
+        except BatchError as error:
+            if error.index == 0:
+                raise  # the claim itself failed: nothing taken
+            result.claimed = error.results[0].rowcount
+            # the server's lock is held: every QUEUE row under this tag for the campaign is this claim's
             with contextlib.suppress(StoreError):
                 result.released += await store.release_tag(self.db, entry.campaign, entry.server)
             raise
-        if not result.claimed:
-            return []
-        try:
-            return await store.read_claimed(self.db, entry.campaign, entry.server, result.claimed)
-        except StoreError:
-            # the server's lock is held: every QUEUE row under this tag for the campaign is this claim's
+        except StoreUnavailable:
+            # the claim may have run and only its reply was lost; the server's lock is held, so every
+            # QUEUE row under this tag for the campaign is this claim's: put them back at once
             with contextlib.suppress(StoreError):
                 result.released += await store.release_tag(self.db, entry.campaign, entry.server)
             raise
@@ -614,41 +644,32 @@ class Dialer:
                 writing(chunk)
             except Exception:  # an originator must not raise; its bookkeeping is its own business
                 log.exception("originator.writing raised")
-        phase = "vicidial_list"
         try:
-            await store.update_leads(self.db, chunk)
-            phase = "vicidial_auto_calls"
-            await store.insert_auto_calls(self.db, chunk)
-            phase = "vicidial_manager"
-            await store.insert_manager_rows(self.db, chunk, self.originator.manager_status)
-        except StoreError as error:
-            if phase == "vicidial_manager" and isinstance(error, StoreUnavailable):
-                reason = (
-                    f"unknown whether the Originate rows were written ({error}): left INCALL for recovery"
-                )
-                for call in chunk:
-                    result.calls.append(CallResult(call, CallOutcome.FAILED, reason))
-                    result.kept_incall.append(call.lead_id)
-                result.error = reason
-                log.error("%s", reason)
-                return
-            reason = f"{phase} not written: {error}"
+            failed = await store.write_call_rows(self.db, chunk, self.originator.manager_status)
+        except StoreUnavailable as error:
+            # lost with the statements sent: the Originate rows may be there (--dial-via manager:
+            # AST_manager_send.pl may send them), so only the recovery, which asks the servers, decides
+            reason = f"unknown whether the call rows were written ({error}): left INCALL for recovery"
+            for call in chunk:
+                result.calls.append(CallResult(call, CallOutcome.FAILED, reason))
+                result.kept_incall.append(call.lead_id)
+            result.error = reason
+            log.error("%s", reason)
+            return
+        if failed is not None and failed.table != "vicidial_dial_log":
+            reason = f"{failed.table} not written: {failed.error}"
             result.error = reason
             log.error("%s; %d leads released", reason, len(chunk))
-            if phase != "vicidial_list":
+            if failed.table != "vicidial_list":
                 with contextlib.suppress(StoreError):
                     await store.undo_unsent(self.db, chunk)
             for call in chunk:
                 result.calls.append(CallResult(call, CallOutcome.FAILED, reason))
             result.released += await self._release([h for rows in mine.values() for h in rows])
             return
-        try:
-            await store.insert_dial_logs(self.db, chunk)
-        except StoreError as error:  # the calls are out (or about to be): go on, but say so
-            log.error("vicidial_dial_log rows not written for %d calls: %s", len(chunk), error)
-        self._told_rows(
-            chunk, ("vicidial_list", "vicidial_auto_calls", "vicidial_manager", "vicidial_dial_log")
-        )
+        if failed is not None:  # the calls are out (or about to be): go on, but say so
+            log.error("vicidial_dial_log rows not written for %d calls: %s", len(chunk), failed.error)
+        self._told_rows(chunk, store.CALL_ROW_TABLES)
         unsent: list[OutboundCall] = []
         for call in chunk:
             try:
@@ -692,16 +713,12 @@ class Dialer:
         rows of the sent calls (until now INCALL under the claim tag)."""
         if not sent:
             return
-        try:
-            await store.count_daily(self.db, sent)
-            await store.insert_late_logs(self.db, sent)
-            await store.count_cid_picks(self.db, [pick for call in sent for pick in call.cid_picks])
-        except StoreError as error:
-            log.error("daily counts, 24-hour or CID log rows not written for %d calls: %s", len(sent), error)
-        try:
-            await store.delete_hopper_leads(self.db, [call.lead_id for call in sent])
-        except StoreError as error:  # the rows stay INCALL; the recovery finishes the job
-            log.error("hopper rows not deleted after the Originates: %s", error)
+        problems = await store.finish_calls(self.db, sent, [pick for call in sent for pick in call.cid_picks])
+        if problems.records is not None:
+            log.error("daily counts, 24-hour or CID log rows not written for %d calls: %s",
+                      len(sent), problems.records)
+        if problems.hopper is not None:  # the rows stay INCALL; the recovery finishes the job
+            log.error("hopper rows not deleted after the Originates: %s", problems.hopper)
         self._told_rows(
             sent,
             (
@@ -781,6 +798,39 @@ class Dialer:
             if taken:
                 calls.extend(await self._prepare(entry, taken, context, now, pool, None))
         return calls
+
+
+class _TagHold:
+    """A server's claim-tag lock, let go once (early, when the entry's rows are off the tag)."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self.lock = lock
+        self.held = False
+
+    async def take(self) -> None:
+        await self.lock.acquire()
+        self.held = True
+
+    def let_go(self) -> None:
+        if self.held:
+            self.held = False
+            self.lock.release()
+
+
+async def _all_to_end(awaitables: Sequence[Awaitable[None]]) -> None:
+    """Run them at once, each to its own end; cancelled, each is cancelled and awaited (every
+    entry cleans up after itself), then the first error, if any, is raised."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        raise
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 async def _shielded(awaitable: Awaitable[int | None]) -> int:

@@ -534,6 +534,7 @@ class ReactorService:
                 per_server_pacing=self.settings.per_server_pacing,
                 logs_dir=self.conf.path_logs,
                 context_ttl=self.settings.config_refresh,
+                concurrent_entries=True,
             )
             if self.trace_sinks:
                 self.dialer.on_rows = lambda campaign, server, text: self.core.note(

@@ -4,6 +4,7 @@ Nothing outside this package builds SQL. Each module opens with the rules it kee
 """
 
 from fillreactor.store.database import (
+    BatchError,
     Database,
     DatabaseAddress,
     Result,
@@ -12,4 +13,12 @@ from fillreactor.store.database import (
     StoreUnavailable,
 )
 
-__all__ = ["Database", "DatabaseAddress", "Result", "StatementCounts", "StoreError", "StoreUnavailable"]
+__all__ = [
+    "BatchError",
+    "Database",
+    "DatabaseAddress",
+    "Result",
+    "StatementCounts",
+    "StoreError",
+    "StoreUnavailable",
+]

@@ -55,7 +55,7 @@ from fillreactor.core.outbound_call import (
     perl_true,
     sql_key,
 )
-from fillreactor.store.database import Database, Result
+from fillreactor.store.database import BatchError, Database, Result, StoreError
 from fillreactor.store.leader import Fence
 
 TAG_PREFIX = "VDFC_"
@@ -231,6 +231,37 @@ async def claim(db: Database, campaign_id: str, server_ip: str, count: int, fenc
     return result.rowcount
 
 
+async def claim_and_read(
+    db: Database, campaign_id: str, server_ip: str, count: int, fence: Fence | None
+) -> tuple[int, list[ClaimedRow]]:
+    """``claim`` and ``read_claimed`` in one round trip: how many rows were claimed, and those rows.
+
+    The read cannot be limited to what the UPDATE took (LIMIT takes no expression): it reads up to
+    ``count`` rows under the tag and keeps the first as many as were claimed, the rows a read with
+    that limit returns (every QUEUE row of the campaign under the tag is this claim's while the
+    server's lock is held). ``BatchError`` index 1: claimed, the read failed.
+    """
+    if count <= 0:
+        return 0, []
+    fenced = f" AND {fence.sql}" if fence is not None else ""
+    params: list[Any] = [claim_tag(server_ip), campaign_id]
+    if fence is not None:
+        params.extend(fence.params)
+    params.append(int(count))
+    results, rows = await db.write_then_read(
+        [(
+            "UPDATE vicidial_hopper SET status = 'QUEUE', user = %s WHERE campaign_id = %s"
+            f" AND status = 'READY'{fenced} ORDER BY priority DESC, hopper_id LIMIT %s",
+            params,
+        )],
+        f"{_ROWS_SQL} WHERE h.campaign_id = %s AND h.status = 'QUEUE' AND h.user = %s"
+        " ORDER BY h.priority DESC, h.hopper_id LIMIT %s",
+        (campaign_id, claim_tag(server_ip), int(count)),
+    )
+    claimed = results[0].rowcount
+    return claimed, [_claimed_row(row) for row in rows[:claimed]]
+
+
 async def read_claimed(db: Database, campaign_id: str, server_ip: str, count: int) -> list[ClaimedRow]:
     """The rows a claim took, in the claim's order, with their lead and list (one statement)."""
     rows = await db.fetch_all(
@@ -386,14 +417,15 @@ async def read_cid_rows(db: Database, owners: Sequence[str]) -> list[CidRow]:
 # -- the rows of placed calls -----------------------------------------------------------------
 
 
-async def _insert_rows(
-    db: Database, table: str, rows: Sequence[Mapping[str, Any]], suffix: str = ""
-) -> Result | None:
+Statement = tuple[str, Sequence[Any]]
+
+
+def _insert_statements(table: str, rows: Sequence[Mapping[str, Any]], suffix: str = "") -> list[Statement]:
     """One multi-row INSERT per batch; a ``DB_NOW`` value is written as ``NOW()``."""
-    result = None
     if not rows:
-        return None
+        return []
     columns = list(rows[0])
+    statements: list[Statement] = []
     for batch in _chunks(list(rows)):
         params: list[Any] = []
         values: list[str] = []
@@ -407,16 +439,32 @@ async def _insert_rows(
                     marks.append("%s")
                     params.append(value)
             values.append("(" + ", ".join(marks) + ")")
-        result = await db.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)}{suffix}", params
-        )
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)}{suffix}"
+        statements.append((sql, params))
+    return statements
+
+
+async def _insert_rows(
+    db: Database, table: str, rows: Sequence[Mapping[str, Any]], suffix: str = ""
+) -> Result | None:
+    result = None
+    for sql, params in _insert_statements(table, rows, suffix):
+        result = await db.execute(sql, params)
     return result
 
 
-async def update_leads(db: Database, calls: Sequence[OutboundCall]) -> None:
-    """vicidial_list counters of the dialed leads (spec 2.7i), one statement per batch."""
+# the one coercion asked for (UPDATE IGNORE): 'Y11' stored as the ENUM error value ''
+_CSLR_TRUNCATED = "Data truncated for column 'called_since_last_reset'"
+
+
+def _lead_statements(calls: Sequence[OutboundCall]) -> tuple[list[Statement], bool]:
+    """vicidial_list counters of the dialed leads (spec 2.7i), one statement per batch; whether one
+    of them is an UPDATE IGNORE (``_CSLR_TRUNCATED`` is then expected)."""
+    statements: list[Statement] = []
+    ignoring = False
     for batch in _chunks(list(calls)):
         ignore = " IGNORE" if any(call.cslr_overflow for call in batch) else ""
+        ignoring = ignoring or bool(ignore)
         params: list[Any] = []
         cases = []
         for column in ("called_since_last_reset", "called_count", "last_local_call_time"):
@@ -426,36 +474,43 @@ async def update_leads(db: Database, calls: Sequence[OutboundCall]) -> None:
                 params.extend((call.lead_id, call.lead_update()[column]))
             cases.append(f"{column} = CASE lead_id {' '.join(whens)} ELSE {column} END")
         params.extend(call.lead_id for call in batch)
-        sql = (
+        statements.append((
             f"UPDATE{ignore} vicidial_list SET {', '.join(cases)}, user = 'VDAD'"
-            f" WHERE lead_id IN ({_marks(len(batch))})"
-        )
-        with warnings.catch_warnings():
-            if ignore:  # the one coercion asked for: 'Y11' stored as the ENUM error value ''
-                warnings.filterwarnings(
-                    "ignore", message="Data truncated for column 'called_since_last_reset'"
-                )
-            # absolute values: sending it twice stores the same
-            await db.execute(sql, params, idempotent=True)
+            f" WHERE lead_id IN ({_marks(len(batch))})",
+            params,
+        ))
+    return statements, ignoring
 
 
-async def count_daily(db: Database, calls: Sequence[OutboundCall]) -> None:
+async def update_leads(db: Database, calls: Sequence[OutboundCall]) -> None:
+    """vicidial_list counters of the dialed leads (spec 2.7i), one statement per batch."""
+    statements, ignoring = _lead_statements(calls)
+    with warnings.catch_warnings():
+        if ignoring:
+            warnings.filterwarnings("ignore", message=_CSLR_TRUNCATED)
+        for sql, params in statements:
+            await db.execute(sql, params, idempotent=True)  # absolute values: twice stores the same
+
+
+def _daily_statements(calls: Sequence[OutboundCall]) -> list[Statement]:
     """The two daily-count upserts (spec 2.7j), each count held to its TINYINT UNSIGNED range."""
-    await _insert_rows(
-        db,
+    return _insert_statements(
         "vicidial_lead_call_daily_counts",
         [{**call.daily_lead_row(), "called_count_total": 1, "called_count_auto": 1} for call in calls],
         " ON DUPLICATE KEY UPDATE modify_date = NOW(), list_id = VALUES(list_id),"
         f" called_count_total = LEAST(called_count_total + 1, {DAILY_COUNT_MAX}),"
         f" called_count_auto = LEAST(called_count_auto + 1, {DAILY_COUNT_MAX})",
-    )
-    await _insert_rows(
-        db,
+    ) + _insert_statements(
         "vicidial_phone_number_call_daily_counts",
         [{**call.daily_phone_row(), "called_count": 1} for call in calls],
         " ON DUPLICATE KEY UPDATE modify_date = NOW(),"
         f" called_count = LEAST(called_count + 1, {DAILY_COUNT_MAX})",
     )
+
+
+async def count_daily(db: Database, calls: Sequence[OutboundCall]) -> None:
+    for sql, params in _daily_statements(calls):
+        await db.execute(sql, params)
 
 
 async def insert_auto_calls(db: Database, calls: Sequence[OutboundCall]) -> None:
@@ -495,24 +550,37 @@ async def settle_attempt(db: Database, call: OutboundCall, went_out: bool) -> No
     await release_claims(db, [claim])
 
 
+def _dial_log_statements(calls: Sequence[OutboundCall]) -> list[Statement]:
+    callbacks = [row for row in (call.recent_ascb_row() for call in calls) if row is not None]
+    return _insert_statements("vicidial_dial_log", [call.dial_log_row() for call in calls]) + (
+        _insert_statements("vicidial_recent_ascb_calls", callbacks)
+    )
+
+
 async def insert_dial_logs(db: Database, calls: Sequence[OutboundCall]) -> None:
     """vicidial_dial_log and vicidial_recent_ascb_calls: written with the Originate, because VICIdial
     reads them while the call is alive (FastAGI_log.pl updates the dial log at hangup, the answer AGI
     reads it; the dead-call reschedule looks the callback call up by caller_code)."""
-    await _insert_rows(db, "vicidial_dial_log", [call.dial_log_row() for call in calls])
-    callbacks = [row for row in (call.recent_ascb_row() for call in calls) if row is not None]
-    await _insert_rows(db, "vicidial_recent_ascb_calls", callbacks)
+    for sql, params in _dial_log_statements(calls):
+        await db.execute(sql, params)
+
+
+def _late_log_statements(calls: Sequence[OutboundCall]) -> list[Statement]:
+    return _insert_statements("vicidial_lead_24hour_calls", [call.lead_24hour_row() for call in calls]) + (
+        _insert_statements("vicidial_dial_cid_log", [call.dial_cid_log_row() for call in calls])
+    )
 
 
 async def insert_late_logs(db: Database, calls: Sequence[OutboundCall]) -> None:
     """vicidial_lead_24hour_calls and vicidial_dial_cid_log: records nothing reads while the call is
     alive (the 24-hour limit and reports count them later), so a batch may write them at its end."""
-    await _insert_rows(db, "vicidial_lead_24hour_calls", [call.lead_24hour_row() for call in calls])
-    await _insert_rows(db, "vicidial_dial_cid_log", [call.dial_cid_log_row() for call in calls])
+    for sql, params in _late_log_statements(calls):
+        await db.execute(sql, params)
 
 
-async def count_cid_picks(db: Database, picks: Sequence[CidPick]) -> None:
+def _cid_pick_statements(picks: Sequence[CidPick]) -> list[Statement]:
     """``call_count_today + 1`` per pick (spec 2.9.2); ``cid_auto_rotate_calls + 1`` for NONE groups."""
+    statements: list[Statement] = []
     by_row: dict[tuple[str, str, str], int] = {}
     for pick in picks:
         key = (pick.owner, pick.areacode, pick.outbound_cid)
@@ -524,12 +592,12 @@ async def count_cid_picks(db: Database, picks: Sequence[CidPick]) -> None:
             whens.append("WHEN campaign_id = %s AND areacode = %s AND outbound_cid = %s THEN %s")
             params.extend((owner, areacode, cid, count))
         keys = [value for key in by_row for value in key]
-        await db.execute(
+        statements.append((
             "UPDATE vicidial_campaign_cid_areacodes SET call_count_today = LEAST(call_count_today +"
             f" CASE {' '.join(whens)} ELSE 0 END, {CID_COUNT_MAX})"
             f" WHERE (campaign_id, areacode, outbound_cid) IN ({', '.join(['(%s, %s, %s)'] * len(by_row))})",
             params + keys,
-        )
+        ))
     groups: dict[str, int] = {}
     for pick in picks:
         if pick.rotate_group is not None:
@@ -540,12 +608,96 @@ async def count_cid_picks(db: Database, picks: Sequence[CidPick]) -> None:
         for group, count in groups.items():
             whens.append("WHEN %s THEN %s")
             params.extend((group, count))
-        await db.execute(
+        statements.append((
             "UPDATE vicidial_cid_groups SET cid_auto_rotate_calls = LEAST(cid_auto_rotate_calls +"
             f" CASE cid_group_id {' '.join(whens)} ELSE 0 END, {ROTATE_COUNT_MAX})"
             f" WHERE cid_group_id IN ({_marks(len(groups))})",
             params + list(groups),
-        )
+        ))
+    return statements
+
+
+async def count_cid_picks(db: Database, picks: Sequence[CidPick]) -> None:
+    for sql, params in _cid_pick_statements(picks):
+        await db.execute(sql, params)
+
+
+# -- one round trip each: the rows before a chunk's Originates, the rows after an entry's -------
+
+
+@dataclass(frozen=True)
+class RowsNotWritten:
+    """The first table of a batch not (wholly) written, and why; the tables before it were."""
+
+    table: str
+    error: StoreError
+
+
+CALL_ROW_TABLES = ("vicidial_list", "vicidial_auto_calls", "vicidial_manager", "vicidial_dial_log")
+
+
+async def write_call_rows(
+    db: Database, calls: Sequence[OutboundCall], manager_status: str
+) -> RowsNotWritten | None:
+    """The rows of a chunk of calls before their Originates, in one round trip and this order:
+    vicidial_list (spec 2.7i), vicidial_auto_calls, the vicidial_manager Originate rows, the dial
+    logs (read while the call is alive: ``insert_dial_logs``). ``None`` when all were written.
+
+    A lost connection raises ``StoreUnavailable``: which of them were applied is then unknown.
+    """
+    leads, ignoring = _lead_statements(calls)
+    parts = (
+        leads,
+        _insert_statements("vicidial_auto_calls", [call.auto_call_row() for call in calls]),
+        _insert_statements("vicidial_manager", [call.manager_row(manager_status) for call in calls]),
+        _dial_log_statements(calls),
+    )
+    tables = [table for table, part in zip(CALL_ROW_TABLES, parts, strict=True) for _ in part]
+    with warnings.catch_warnings():
+        if ignoring:
+            warnings.filterwarnings("ignore", message=_CSLR_TRUNCATED)
+        try:
+            await db.execute_batch([statement for part in parts for statement in part])
+        except BatchError as error:
+            return RowsNotWritten(tables[error.index], error)
+    return None
+
+
+@dataclass
+class FinishProblems:
+    records: StoreError | None = None
+    """The daily counts, 24-hour, CID log rows or CID counts not (wholly) written."""
+    hopper: StoreError | None = None
+    """The sent leads' hopper rows not deleted (they stay INCALL: the recovery finishes the job)."""
+
+
+async def finish_calls(
+    db: Database, sent: Sequence[OutboundCall], picks: Sequence[CidPick]
+) -> FinishProblems:
+    """After an entry's Originates, in one round trip: the daily counts (spec 2.7j), the 24-hour and
+    CID log rows, the CID counts, and last the hopper rows of the sent leads deleted (spec 2.7m)."""
+    problems = FinishProblems()
+    records = _daily_statements(sent) + _late_log_statements(sent) + _cid_pick_statements(picks)
+    lead_ids = sorted({call.lead_id for call in sent})
+    deletes: list[Statement] = [
+        (f"DELETE FROM vicidial_hopper WHERE lead_id IN ({_marks(len(batch))})", batch)
+        for batch in _chunks(lead_ids)
+    ]
+    try:
+        await db.execute_batch(records + deletes)
+        return problems
+    except BatchError as error:
+        if error.index >= len(records):
+            problems.hopper = error
+            return problems
+        problems.records = error
+    except StoreError as error:  # lost: the deletes (idempotent) are sent again on their own
+        problems.records = error
+    try:
+        await delete_hopper_leads(db, lead_ids)
+    except StoreError as error:
+        problems.hopper = error
+    return problems
 
 
 async def undo_unsent(db: Database, calls: Sequence[OutboundCall]) -> None:
@@ -643,6 +795,10 @@ class StaleClaim:
     """``(call id, server)`` of this lead's DEAD Originate rows whose ``vicidial_auto_calls`` row is
     still there: written, and maybe sent (a crash right after the write, or no reply from Asterisk).
     Only the server's AMI can tell (``went_out`` of ``recover_claims``)."""
+    unsent: tuple[tuple[str, str], ...] = ()
+    """``(call id, server)`` of this lead's SENT ``vicidial_auto_calls`` rows with no Originate row
+    at all: stopped between the two inserts, so the Originate cannot have left (its row comes first
+    in both ways of sending). Undone without asking anyone: left, each would count as a line."""
 
     @property
     def key(self) -> tuple[int, int, str, str]:
@@ -683,19 +839,31 @@ async def find_stale_claims(
     if not doubtful:
         return claims
     attempts: dict[int, list[tuple[str, str]]] = {}
+    unsent: dict[int, list[tuple[str, str]]] = {}
     for batch in _chunks([c.lead_id for c in doubtful]):
         found = await db.fetch_all(
-            "SELECT vac.lead_id, vac.callerid, vac.server_ip FROM vicidial_auto_calls vac"
-            " JOIN vicidial_manager m ON m.callerid = vac.callerid AND m.server_ip = vac.server_ip"
-            "  AND m.action = 'Originate' AND m.status = 'DEAD'"
+            # an attempt is its vicidial_auto_calls row with a DEAD Originate row (not marked sent),
+            # or with none at all (see StaleClaim.unsent)
+            "SELECT vac.lead_id, vac.callerid, vac.server_ip, m.callerid IS NOT NULL"
+            " FROM vicidial_auto_calls vac"
+            " LEFT JOIN vicidial_manager m ON m.callerid = vac.callerid AND m.server_ip = vac.server_ip"
+            "  AND m.action = 'Originate'"
             f" WHERE vac.call_type = 'OUTBALANCE' AND vac.lead_id IN ({_marks(len(batch))})"
+            "  AND (m.status = 'DEAD' OR (m.callerid IS NULL AND vac.status = 'SENT'))"
             " ORDER BY vac.auto_call_id",
             list(batch),
         )
-        for lead, callerid, server in found:
-            attempts.setdefault(int(lead), []).append((perl_text(callerid), perl_text(server)))
+        for lead, callerid, server, has_originate_row in found:
+            kind = attempts if has_originate_row else unsent
+            kind.setdefault(int(lead), []).append((perl_text(callerid), perl_text(server)))
     return [
-        replace(claim, unconfirmed=tuple(attempts.get(claim.lead_id, ()))) if claim in doubtful else claim
+        replace(
+            claim,
+            unconfirmed=tuple(attempts.get(claim.lead_id, ())),
+            unsent=tuple(unsent.get(claim.lead_id, ())),
+        )
+        if claim in doubtful
+        else claim
         for claim in claims
     ]
 
@@ -719,6 +887,7 @@ async def recover_claims(
     undo: list[tuple[str, str]] = []
     confirmed: list[tuple[str, str]] = []
     for claim in stale:
+        undo.extend(claim.unsent)
         if claim.originated:
             placed.append(claim)
             continue

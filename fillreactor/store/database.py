@@ -10,7 +10,8 @@ Rules this module keeps (DESIGN.md "Rules learned by measuring", spec/AMI.md B 3
   jitter, a few times, **for idempotent statements only**: reads, and writes the caller marks
   ``idempotent=True``. A write that may have reached the server is never sent twice; it raises
   ``StoreUnavailable`` and the caller decides. Getting a connection from the pool is always
-  retried (nothing was sent yet).
+  retried (nothing was sent yet). The first attempt runs outside tenacity's loop (a good part of
+  a statement's own cost on a 2-core machine), so the retry machinery costs only when it retries.
 * Errors are two kinds, so callers can act on them: ``StoreUnavailable`` (the database cannot be
   reached: stop dialing, keep running) and ``StoreError`` (the statement itself failed).
 * All values are bound parameters; the only SQL text built here is what callers pass in.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -29,6 +31,7 @@ from typing import Any
 
 import aiomysql
 import pymysql
+from pymysql.constants import CLIENT
 from tenacity import (
     AsyncRetrying,
     RetryError,
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STATEMENT_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
+FIRST_RETRY_WAIT = 0.05  # seconds: full jitter up to this before the first retry, doubling after
 # PyMySQL codes meaning "no usable connection": can't connect, gone away, lost during query,
 # lost at handshake, server shutdown in progress, connection killed.
 CONNECTION_ERROR_CODES = frozenset({2003, 2006, 2013, 2055, 1053, 1927})
@@ -55,6 +59,17 @@ class StoreError(RuntimeError):
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached (after retries, where retrying was safe)."""
+
+
+class BatchError(StoreError):
+    """A statement of ``execute_batch`` failed: ``index`` is its place; those before it were applied,
+    it and those after it were not."""
+
+    def __init__(self, index: int, message: str, results: Sequence[Result] = ()) -> None:
+        super().__init__(message)
+        self.index = index
+        self.results = list(results)
+        """The results of the statements before it."""
 
 
 class _ConnectionLost(Exception):
@@ -162,6 +177,9 @@ class Database:
             "autocommit": True,
             "connect_timeout": connect_timeout,
             "charset": charset,
+            # execute_batch: several writes in one round trip (every value is still escaped by the
+            # client; nothing here builds SQL from values)
+            "client_flag": CLIENT.MULTI_STATEMENTS,
         }
         if sql_mode is not None:
             if not _SQL_MODE.match(sql_mode):
@@ -203,6 +221,70 @@ class Database:
         """A write; (rowcount, lastrowid). Retried on connection loss only when ``idempotent``."""
         return await self._run(sql, params, read=False, idempotent=idempotent, fetch=None)
 
+    async def execute_batch(self, statements: Sequence[tuple[str, Params]]) -> list[Result]:
+        """Writes sent in one round trip (one multi-statement query) and run in order; their results.
+
+        A failing statement stops the batch: ``BatchError`` says which. Never retried once sent
+        (a write may have been applied); a lost connection raises ``StoreUnavailable``.
+        """
+        if not statements:
+            return []
+        results, _rows = await self._send_batch(statements, reads=0)
+        return results
+
+    async def write_then_read(
+        self, writes: Sequence[tuple[str, Params]], sql: str, params: Params = ()
+    ) -> tuple[list[Result], list[tuple[Any, ...]]]:
+        """``execute_batch`` of ``writes`` with a read last, in the same round trip: the writes'
+        results and the read's rows (``BatchError`` index ``len(writes)``: the read failed)."""
+        return await self._send_batch([*writes, (sql, params)], reads=1)
+
+    async def _send_batch(
+        self, statements: Sequence[tuple[str, Params]], *, reads: int
+    ) -> tuple[list[Result], list[tuple[Any, ...]]]:
+        try:
+            conn = await self._acquire_once()
+        except _NotSent:
+            conn = await self._acquire()
+        try:
+            return await self._batch(conn, statements, reads=reads)
+        except _ConnectionLost as lost:
+            self.counts.errors += 1
+            raise StoreUnavailable(f"database {self.address}: {lost}") from lost
+        finally:
+            self.pool.release(conn)
+
+    async def _batch(
+        self, conn: aiomysql.Connection, statements: Sequence[tuple[str, Params]], *, reads: int
+    ) -> tuple[list[Result], list[tuple[Any, ...]]]:
+        self.counts.writes += len(statements) - reads
+        self.counts.reads += reads
+        results: list[Result] = []
+        rows: list[tuple[Any, ...]] = []
+        try:
+            async with asyncio.timeout(self.statement_timeout):
+                async with conn.cursor() as cursor:
+                    text = ";\n".join(cursor.mogrify(sql, tuple(params)) for sql, params in statements)
+                    await cursor.execute(text)
+                    while True:
+                        results.append(Result(cursor.rowcount, int(cursor.lastrowid or 0)))
+                        if len(results) == len(statements):
+                            rows = list(await cursor.fetchall()) if reads else []
+                            break
+                        if not await cursor.nextset():
+                            break
+        except TimeoutError as error:
+            conn.close()
+            raise _ConnectionLost(f"statements timed out after {self.statement_timeout} s") from error
+        except (pymysql.err.MySQLError, OSError, asyncio.IncompleteReadError) as error:
+            if is_connection_error(error):
+                conn.close()
+                raise _ConnectionLost(str(error)) from error
+            self.counts.errors += 1
+            failed = statements[min(len(results), len(statements) - 1)][0]
+            raise BatchError(len(results), f"{error} in: {_short(failed)}", results) from error
+        return results, rows
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         """One pooled connection for statements that must share a session (locks, LAST_INSERT_ID)."""
@@ -213,14 +295,14 @@ class Database:
             self.pool.release(conn)
 
     # -- mechanics ---------------------------------------------------------------------------
-    def _retrying(self, *, idempotent: bool) -> AsyncRetrying:
+    def _retrying(self, *, idempotent: bool, attempts: int | None = None) -> AsyncRetrying:
         def worth_retrying(error: BaseException) -> bool:
             return isinstance(error, _NotSent) or (idempotent and isinstance(error, _ConnectionLost))
 
         return AsyncRetrying(
             retry=retry_if_exception(worth_retrying),
-            wait=wait_random_exponential(multiplier=0.05, max=self.retry_max_wait),
-            stop=stop_after_attempt(self.retry_attempts),
+            wait=wait_random_exponential(multiplier=FIRST_RETRY_WAIT, max=self.retry_max_wait),
+            stop=stop_after_attempt(self.retry_attempts if attempts is None else attempts),
             before_sleep=self._count_retry,
         )
 
@@ -251,14 +333,26 @@ class Database:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _run(self, sql: str, params: Params, *, read: bool, idempotent: bool, fetch: str | None) -> Any:
+        # the first attempt runs without tenacity's machinery (a third of a statement's own cost
+        # here); only a statement worth retrying enters the retry loop, after the first full-jitter wait
         try:
-            async for attempt in self._retrying(idempotent=idempotent):
+            return await self._attempt(sql, params, read=read, fetch=fetch)
+        except _NotSent as error:
+            failed: _ConnectionLost | _NotSent = error
+        except _ConnectionLost as lost:
+            if not idempotent:  # not worth retrying (a write that may have been applied)
+                self.counts.errors += 1
+                raise StoreUnavailable(f"database {self.address}: {lost}") from lost
+            failed = lost
+        if self.retry_attempts <= 1:
+            self.counts.errors += 1
+            raise StoreUnavailable(f"database {self.address}: {failed}") from failed
+        self.counts.retries += 1
+        await asyncio.sleep(random.uniform(0, min(FIRST_RETRY_WAIT, self.retry_max_wait)))
+        try:
+            async for attempt in self._retrying(idempotent=idempotent, attempts=self.retry_attempts - 1):
                 with attempt:
-                    conn = await self._acquire_once()
-                    try:
-                        return await self._statement(conn, sql, params, read=read, fetch=fetch)
-                    finally:
-                        self.pool.release(conn)
+                    return await self._attempt(sql, params, read=read, fetch=fetch)
         except RetryError as gave_up:
             cause = gave_up.last_attempt.exception()
             self.counts.errors += 1
@@ -267,6 +361,13 @@ class Database:
             self.counts.errors += 1
             raise StoreUnavailable(f"database {self.address}: {lost}") from lost
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, sql: str, params: Params, *, read: bool, fetch: str | None) -> Any:
+        conn = await self._acquire_once()
+        try:
+            return await self._statement(conn, sql, params, read=read, fetch=fetch)
+        finally:
+            self.pool.release(conn)
 
     async def _statement(
         self, conn: aiomysql.Connection, sql: str, params: Params, *, read: bool, fetch: str | None

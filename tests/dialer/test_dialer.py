@@ -132,6 +132,101 @@ async def test_two_tasks_for_one_server_never_share_a_claim(store_db, seed) -> N
     assert await seed.count("vicidial_hopper") == 4
 
 
+class HeldOriginator(ManagerOriginator):
+    """ManagerOriginator whose first call to ``held`` waits until ``go`` is set (a slow reply)."""
+
+    def __init__(self, held: str) -> None:
+        super().__init__()
+        self.held = held
+        self.waiting = asyncio.Event()
+        self.go = asyncio.Event()
+        self.order: list[tuple[str, int]] = []
+        self.called = asyncio.Event()
+
+    async def originate(self, call: OutboundCall) -> SendResult:
+        self.order.append((call.server_ip, call.lead_id))
+        self.called.set()
+        if call.server_ip == self.held and not self.waiting.is_set():
+            self.waiting.set()
+            await self.go.wait()
+        return await super().originate(call)
+
+
+async def test_entries_of_one_plan_dial_at_once_with_concurrent_entries(store_db, seed) -> None:
+    # the live service (concurrent_entries): .13's entry does not wait for .12's Originate reply;
+    # .12's first call is held until .13's two calls are out. 2 + 2 calls, 4 different leads.
+    await fill_cluster(seed, leads=6, local_trunk_shortage=4)
+    originator = HeldOriginator(B1)
+    dialer = Dialer(store_db, originator, host_ip=HOST, pacing=False, concurrent_entries=True)
+    task = asyncio.ensure_future(
+        dialer.dial([PlanEntry(CAMPAIGN, B1, 2), PlanEntry(CAMPAIGN, B2, 2)], now=pass_at(NOW))
+    )
+    await asyncio.wait_for(originator.waiting.wait(), 10)
+    while sum(1 for server, _lead in originator.order if server == B2) < 2:
+        originator.called.clear()
+        await asyncio.wait_for(originator.called.wait(), 10)
+    assert not task.done()
+    originator.go.set()
+    report = await asyncio.wait_for(task, 10)
+    assert [(r.entry.server, r.placed) for r in report.entries] == [(B1, 2), (B2, 2)]  # the plan's order
+    rows = await seed.rows("vicidial_auto_calls", columns=["lead_id", "server_ip"], order_by="auto_call_id")
+    assert sorted(r["lead_id"] for r in rows) == [1, 2, 3, 4]
+    assert sorted(r["server_ip"] for r in rows) == [B1, B1, B2, B2]
+    assert await seed.rows("vicidial_hopper", columns=COLUMNS, order_by="hopper_id") == hopper_rows(
+        (5, 5, "READY", None), (6, 6, "READY", None)
+    )
+
+
+async def test_one_pass_dials_entries_in_order(store_db, seed) -> None:
+    # without concurrent_entries (run --once, like the Perl's loop) .13 starts when .12's entry is
+    # over: .12 takes the first leads of the hopper
+    await fill_cluster(seed, leads=4, local_trunk_shortage=4)
+    originator = HeldOriginator(B1)
+    originator.go.set()
+    dialer = Dialer(store_db, originator, host_ip=HOST, pacing=False)
+    await dialer.dial([PlanEntry(CAMPAIGN, B1, 2), PlanEntry(CAMPAIGN, B2, 2)], now=pass_at(NOW))
+    assert originator.order == [(B1, 1), (B1, 2), (B2, 3), (B2, 4)]
+
+
+async def test_a_second_task_for_a_server_claims_while_the_first_waits_for_its_reply(store_db, seed) -> None:
+    # the server's lock covers the claim until its rows are INCALL (the claim tag is then free): a
+    # second task places its calls while the first one's Originate reply is still awaited
+    await fill_cluster(seed, leads=4, local_trunk_shortage=4)
+    originator = HeldOriginator(B1)
+    dialer = Dialer(store_db, originator, host_ip=HOST, pacing=False)
+    first = asyncio.ensure_future(dialer.dial([PlanEntry(CAMPAIGN, B1, 1)], now=pass_at(NOW)))
+    await asyncio.wait_for(originator.waiting.wait(), 10)
+    second = await asyncio.wait_for(dialer.dial([PlanEntry(CAMPAIGN, B1, 2)], now=pass_at(NOW)), 10)
+    assert second.placed == 2 and not first.done()
+    originator.go.set()
+    assert (await asyncio.wait_for(first, 10)).placed == 1
+    assert originator.order == [(B1, 1), (B1, 2), (B1, 3)]
+    assert await seed.rows("vicidial_hopper", columns=COLUMNS, order_by="hopper_id") == hopper_rows(
+        (4, 4, "READY", None)
+    )
+
+
+async def test_a_duplicate_keeps_the_server_lock_until_its_lead_is_dialed(store_db, seed) -> None:
+    # the first task's claim holds lead 1 twice: the duplicate row stays QUEUE under the tag until
+    # lead 1's call is done, so the tag stays the first task's; the second task, started while the
+    # first's Originate waits, claims only after it: lead 1 once, then leads 2 and 3
+    await fill_cluster(seed, leads=3, local_trunk_shortage=3)
+    await seed.hopper(CAMPAIGN, [1], priority=5)  # a second row of lead 1, first in claim order
+    await seed.execute("UPDATE vicidial_hopper SET priority = 5 WHERE hopper_id = 1")
+    originator = HeldOriginator(B1)
+    dialer = Dialer(store_db, originator, host_ip=HOST, pacing=False)
+    first = asyncio.ensure_future(dialer.dial([PlanEntry(CAMPAIGN, B1, 2)], now=pass_at(NOW)))
+    await asyncio.wait_for(originator.waiting.wait(), 10)
+    second = asyncio.ensure_future(dialer.dial([PlanEntry(CAMPAIGN, B1, 2)], now=pass_at(NOW)))
+    for _ in range(3):  # database round trips in which an unlocked second task would have claimed
+        assert await seed.count("vicidial_hopper", status="QUEUE") == 1  # only the duplicate
+    originator.go.set()
+    reports = await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert [r.placed for r in reports] == [1, 2]
+    assert originator.order == [(B1, 1), (B1, 2), (B1, 3)]
+    assert await seed.count("vicidial_hopper") == 0
+
+
 async def test_a_lead_in_two_campaigns_is_dialed_once_by_concurrent_tasks(store_db, seed) -> None:
     await fill_cluster(seed, leads=1, local_trunk_shortage=1)
     await seed.campaign("OTHERC")

@@ -184,3 +184,26 @@ async def test_the_sent_mark_names_the_server(store_db, seed) -> None:
     await store_calls.mark_attempt_sent(store_db, call_id(NOW, 1), B1)
     manager = await seed.rows("vicidial_manager", columns=["server_ip", "status"], order_by="man_id")
     assert manager == [{"server_ip": B2, "status": "DEAD"}, {"server_ip": B1, "status": "SENT"}]
+
+
+async def test_an_auto_calls_row_without_its_originate_row_is_undone_without_asking(store_db, seed) -> None:
+    # stopped between the vicidial_auto_calls insert and the vicidial_manager one (dialer._chunk):
+    # the Originate row comes first in both ways of sending, so this call never left; its SENT vac row
+    # would count as a line on B1 (AST_VDauto_dial.pl counts SENT rows) until something deleted it.
+    # Even `run --once`, with no AMI view, undoes it and releases the lead.
+    await fill_cluster(seed, leads=2)
+    await seed.execute(
+        "UPDATE vicidial_hopper SET status = 'INCALL', user = %s WHERE lead_id IN (1, 2)", (f"VDFC_{B1}",)
+    )
+    when = NOW - timedelta(seconds=5)
+    await auto_call_row(seed, 1, when)
+    await auto_call_row(seed, 2, when)
+    await originate_row(seed, 2, when, status="DEAD")  # lead 2: written and maybe sent
+    recovery = await recover_stale_claims(store_db, now=NOW, min_age=0)
+    assert [c.lead_id for c in recovery.released] == [1]
+    assert [c.lead_id for c in recovery.undecided] == [2]
+    vac = await seed.rows("vicidial_auto_calls", columns=["lead_id"], order_by="auto_call_id")
+    assert [r["lead_id"] for r in vac] == [2]
+    assert await seed.rows("vicidial_hopper", columns=COLUMNS, order_by="hopper_id") == hopper_rows(
+        (1, 1, "READY", ""), (2, 2, "INCALL", f"VDFC_{B1}")
+    )

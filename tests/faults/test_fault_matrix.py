@@ -600,7 +600,9 @@ async def test_process_killed_between_claim_and_originate(
                 status = await cluster.database.fetch_value(
                     "SELECT status FROM vicidial_manager WHERE callerid = %s", (record.action_id,)
                 )
-                assert status == "DEAD" and cluster.accepted_total() == 1  # out, its row not marked
+                # out, its row not marked; C's entry of the same plan dials at the same time
+                # (Dialer.concurrent_entries) and may have sent its first call too
+                assert status == "DEAD" and cluster.accepted_total() in (1, 2)
             else:
                 assert cluster.accepted_total() == 0  # killed before any Originate left
             second = await start_run(conf, ini, tmp_path / "second.log")

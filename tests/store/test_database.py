@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fillreactor.store import Database, DatabaseAddress, StoreError, StoreUnavailable
+from fillreactor.store import BatchError, Database, DatabaseAddress, StoreError, StoreUnavailable
 from fillreactor.testing.database import Dsn
 
 
@@ -28,6 +28,34 @@ async def test_reads_writes_and_counts(database: Database) -> None:
     )
     assert await database.fetch_dicts("SELECT server_id FROM servers") == [{"server_id": "s1"}]
     assert (database.counts.reads, database.counts.writes) == (2, 1)
+
+
+async def test_a_batch_runs_in_order_in_one_round_trip(database: Database) -> None:
+    # three writes, one query: each result in order; a value with quotes and a % is still escaped
+    results = await database.execute_batch([
+        ("INSERT INTO servers (server_id, server_ip) VALUES (%s, %s)", ("s1", "10.0.0.1")),
+        ("INSERT INTO servers (server_id, server_ip) VALUES (%s, %s), (%s, %s)", ("s2", "x", "s3", "y")),
+        ("UPDATE servers SET server_description = %s WHERE server_id <> %s", ("it's 100%; DROP", "s1")),
+    ])
+    assert [r.rowcount for r in results] == [1, 2, 2]
+    rows = await database.fetch_all("SELECT server_id, server_description FROM servers ORDER BY server_id")
+    assert [tuple(r) for r in rows] == [("s1", None), ("s2", "it's 100%; DROP"), ("s3", "it's 100%; DROP")]
+    assert (database.counts.writes, database.counts.reads) == (3, 1)
+
+
+async def test_a_failing_statement_stops_the_batch_and_says_which(database: Database) -> None:
+    # the second fails (duplicate key): the first is applied, the third never runs; the connection
+    # is clean for the next statement
+    with pytest.raises(BatchError) as raised:
+        await database.execute_batch([
+            ("INSERT INTO servers (server_id, server_ip) VALUES (%s, %s)", ("s1", "10.0.0.1")),
+            ("INSERT INTO servers (server_id, server_ip) VALUES (%s, %s)", ("s1", "10.0.0.2")),
+            ("INSERT INTO servers (server_id, server_ip) VALUES (%s, %s)", ("s3", "10.0.0.3")),
+        ])
+    assert raised.value.index == 1 and not isinstance(raised.value, StoreUnavailable)
+    assert await database.fetch_all("SELECT server_id FROM servers") == [("s1",)]
+    assert await database.execute_batch([("DELETE FROM servers WHERE server_id = %s", ("s1",))]) != []
+    assert await database.fetch_value("SELECT COUNT(*) FROM servers") == 0
 
 
 async def test_autocommit_makes_other_sessions_see_writes_at_once(database: Database, seed) -> None:

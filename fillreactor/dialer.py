@@ -6,7 +6,12 @@ Rules this module keeps (spec 2.7-2.11, 5.1-5.5; DESIGN.md "Dial"):
   claim of n rows (fenced by the leader lock), one read of the claimed rows with their lead and
   list, INCALL, then the calls computed by ``core.outbound_call`` and written a chunk at a time.
   Entries run in the order given (the plan's: campaigns, then servers by rank), so a later claim
-  never sees a lead an earlier entry already dialed, as in the Perl's loop.
+  never sees a lead an earlier entry already dialed, as in the Perl's loop; with
+  ``concurrent_entries`` (the live service) they run at once, as two plans dialing at once always
+  did, so one server's Originate replies never hold up another's calls.
+* Round trips: the claim and its read are one multi-statement query, a chunk's rows another, the
+  end of the entry a third (``Database.execute_batch``): the statements are the Perl's, the waits
+  fewer.
 * The order of the writes, chosen so that a crash at any point leaves a state the start-up
   recovery (``store.calls.find_stale_claims``) resolves. Per chunk: the lead counters (before the
   call can be answered: the agent app sets ``vicidial_list.user`` at pick-up), then
@@ -18,17 +23,19 @@ Rules this module keeps (spec 2.7-2.11, 5.1-5.5; DESIGN.md "Dial"):
   logs and the CID counters (read only later), and only then the hopper rows are deleted. Until
   that delete the rows stay INCALL under the claim tag: a crash before the manager row leaves them
   to be released, a crash after it leaves them to be deleted (the Originate row proves the call
-  went out). Paced passes thus pay four statements per chunk, not nine.
+  went out; a vac row with no manager row is undone, as that call never left). Paced passes thus
+  pay four statements per chunk (one round trip), not nine.
 * Nothing lost: every claimed row that is not dialed goes back to READY (no lead row - a named
   correction -, a lead another task is dialing, a call the originator refuses or fails, an error,
-  a lost leader lock, cancellation). The only exception is a manager-row insert whose outcome is
-  unknown (the connection dropped mid-statement): those rows are left INCALL for the recovery,
-  because releasing them could dial the lead twice.
-* Nothing twice: entries for one server run one at a time (a lock per server), so two tasks never
-  read each other's QUEUE rows; a lead being dialed by one task is never dialed by another (the
-  in-flight set); a lead claimed twice in one claim is dialed once and the other row goes with the
-  first's DELETE, as the Perl's duplicate guard does (and its VDFC_DUPLICATE line is written when
-  the FILL host's ``vd_server_logs`` is Y).
+  a lost leader lock, cancellation). The only exception is a chunk's rows whose outcome is
+  unknown (the connection dropped with the query sent): those rows are left INCALL for the
+  recovery, because releasing them could dial the lead twice.
+* Nothing twice: claims for one server run one at a time (a lock per server, held from the claim
+  until no QUEUE row of it is left under the tag), so two tasks never read each other's QUEUE
+  rows; a lead being dialed by one task is never dialed by another (the in-flight set); a lead
+  claimed twice in one claim is dialed once and the other row goes with the first's DELETE, as the
+  Perl's duplicate guard does (and its VDFC_DUPLICATE line is written when the FILL host's
+  ``vd_server_logs`` is Y).
 * Cancellation waits for a chunk being written to finish (its statements are bounded by their
   timeouts) and releases the rest; pacing waits are where a cancellation normally lands.
 * Pacing is a token bucket at ``system_settings.outbound_calls_per_second`` (``core.pacing``), and

@@ -51,7 +51,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -326,10 +327,23 @@ class Dialer:
         self.logs_dir = Path(logs_dir) if logs_dir is not None else None
         self._locks: dict[str, asyncio.Lock] = {}
         self._in_flight: set[int] = set()
+        self._held: set[int] = set()
+        """Hopper ids this dialer claimed and has not finished with (the recovery leaves them alone)."""
         self._context_cache: tuple[float, set[str], store.DialContext] | None = None
         self._dated: dict[tuple[str, object], str] = {}
         self.on_rows: Callable[[str, str, str], None] | None = None
         """Told after each batch of rows: ``(campaign, server, "table n, table n, ...")`` (the trace)."""
+
+    @asynccontextmanager
+    async def holding(self, stale: Sequence[store.StaleClaim]) -> AsyncIterator[list[store.StaleClaim]]:
+        """A ``ClaimGuard``: with the lock of every server the claims are tagged for (so no claim of
+        this dialer is between its UPDATE and the bookkeeping of what it took), the claims it does
+        not hold. Without it, a periodic recovery could release rows a running entry still dials."""
+        servers = sorted({claim.user[len(store.TAG_PREFIX):] for claim in stale})
+        async with AsyncExitStack() as stack:
+            for server in servers:
+                await stack.enter_async_context(self._lock(server))
+            yield [claim for claim in stale if claim.hopper_id not in self._held]
 
     def _lock(self, server: str) -> asyncio.Lock:
         lock = self._locks.get(server)
@@ -432,6 +446,23 @@ class Dialer:
             return
         if not rows:
             return
+        held = {row.hopper.hopper_id for row in rows}
+        self._held |= held
+        try:
+            await self._dial_rows(result, context, now, pool, tag, rows)
+        finally:
+            self._held -= held
+
+    async def _dial_rows(
+        self,
+        result: EntryResult,
+        context: store.DialContext,
+        now: PassTime,
+        pool: CidPool,
+        tag: _TagHold,
+        rows: list[store.ClaimedRow],
+    ) -> None:
+        entry = result.entry
         pending: dict[int, HopperEntry] = {row.hopper.hopper_id: row.hopper for row in rows}
         registered: list[int] = []
         sent: list[OutboundCall] = []
@@ -863,6 +894,9 @@ async def _run_to_end(awaitable: Awaitable[None]) -> None:
 
 # -- start-up recovery ------------------------------------------------------------------------
 
+ClaimGuard = Callable[[Sequence[store.StaleClaim]], AbstractAsyncContextManager[list[store.StaleClaim]]]
+"""Given claims found stale, the ones nobody here holds, safe to recover while the context is open."""
+
 
 async def recover_stale_claims(
     db: Database,
@@ -871,12 +905,14 @@ async def recover_stale_claims(
     min_age: float,
     sleep: Sleep = asyncio.sleep,
     went_out: store.WentOut | None = None,
+    guard: ClaimGuard | None = None,
 ) -> store.Recovery:
     """Release (or finish) the ``VDFC_`` claims an earlier run left behind (see ``store.calls``).
 
     The hopper has no timestamp, so age is observed: a claim is stale when it is still there,
     unchanged, ``min_age`` seconds after it was first seen (0: every claim found is stale; right
     only when no other FILL, Perl or fillreactor, is running: the leader lock covers the latter).
+    ``guard`` (``Dialer.holding``) leaves alone the claims a running dialer of this process holds.
     """
     first = await store.find_stale_claims(db, now)
     if not first:
@@ -887,7 +923,11 @@ async def recover_stale_claims(
         await sleep(min_age)
         seen = {claim.key for claim in first}
         stale = [claim for claim in await store.find_stale_claims(db, now) if claim.key in seen]
-    recovery = await store.recover_claims(db, stale, went_out)
+    if guard is None:
+        recovery = await store.recover_claims(db, stale, went_out)
+    else:
+        async with guard(stale) as theirs:
+            recovery = await store.recover_claims(db, theirs, went_out)
     for claim in recovery.undecided:
         log.info("lead %s (%s) may have gone out: left until its server can tell", claim.lead_id, claim.user)
     for claim in recovery.released:

@@ -878,6 +878,7 @@ class ReactorService:
                     now=self.clock.wall(),
                     min_age=self.settings.stale_claim_age,
                     went_out=self._went_out,
+                    guard=None if self.dialer is None else self.dialer.holding,
                 )
             except StoreError as error:
                 log.error("stale-claim recovery failed: %s", error)

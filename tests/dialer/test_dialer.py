@@ -338,3 +338,37 @@ async def test_losing_the_leader_lock_stops_the_entry_between_chunks(
     assert await seed.rows("vicidial_hopper", columns=COLUMNS, order_by="hopper_id") == hopper_rows(
         (2, 2, "READY", ""), (3, 3, "READY", "")
     )
+
+
+async def test_the_recovery_leaves_alone_the_claims_a_running_entry_holds(store_db, seed) -> None:
+    # the service's periodic recovery (min_age 0 here: every claim found is stale) runs while an
+    # entry (paced: a chunk per call) waits for its first Originate reply, leads 2 and 3 INCALL under
+    # the tag and not written yet (without the guard they are released, then dialed twice): with
+    # the dialer's guard it releases only a claim nobody holds (lead 4's, left by a crash), so no
+    # lead goes back to READY to be dialed a second time
+    from fillreactor.dialer import recover_stale_claims
+
+    await fill_cluster(seed, leads=4, local_trunk_shortage=3)
+    await seed.execute("UPDATE system_settings SET outbound_calls_per_second = 1")  # a chunk per call
+    await seed.execute(
+        "UPDATE vicidial_hopper SET status = 'INCALL', user = %s WHERE lead_id = 4", (f"VDFC_{B1}",)
+    )
+    originator = HeldOriginator(B1)
+    clock = VirtualClock(NOW)
+
+    async def advance(seconds: float) -> None:  # the pacing waits, on the virtual clock
+        clock.advance(seconds)
+
+    dialer = Dialer(store_db, originator, host_ip=HOST, clock=clock, sleep=advance)
+    task = asyncio.ensure_future(dialer.dial([PlanEntry(CAMPAIGN, B1, 3)], now=pass_at(NOW)))
+    await asyncio.wait_for(originator.waiting.wait(), 10)
+    recovery = await recover_stale_claims(store_db, now=NOW, min_age=0, guard=dialer.holding)
+    assert [c.lead_id for c in recovery.released] == [4]
+    originator.go.set()
+    report = await asyncio.wait_for(task, 10)
+    assert report.placed == 3
+    leads = [row["lead_id"] for row in await seed.rows("vicidial_auto_calls", order_by="auto_call_id")]
+    assert leads == [1, 2, 3]
+    assert await seed.rows("vicidial_hopper", columns=COLUMNS, order_by="hopper_id") == hopper_rows(
+        (4, 4, "READY", "")
+    )

@@ -519,16 +519,12 @@ class Dialer:
                 self.db, entry.campaign, entry.server, entry.calls, fence
             )
             return rows
-        except BatchError as error:
-            if error.index == 0:
-                raise  # the claim itself failed: nothing taken
-            result.claimed = error.results[0].rowcount
-            # the server's lock is held: every QUEUE row under this tag for the campaign is this claim's
-            with contextlib.suppress(StoreError):
-                result.released += await store.release_tag(self.db, entry.campaign, entry.server)
-            raise
-        except StoreUnavailable:
-            # the claim may have run and only its reply was lost; the server's lock is held, so every
+        except StoreError as error:
+            if isinstance(error, BatchError):
+                if error.index == 0:
+                    raise  # the claim itself failed: nothing taken
+                result.claimed = error.results[0].rowcount  # claimed; the read failed
+            # the claim ran, or may have with its reply lost; the server's lock is held, so every
             # QUEUE row under this tag for the campaign is this claim's: put them back at once
             with contextlib.suppress(StoreError):
                 result.released += await store.release_tag(self.db, entry.campaign, entry.server)

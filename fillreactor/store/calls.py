@@ -6,11 +6,14 @@ Rules this module keeps (spec 2.7-2.11, 5.1-5.5; the values come from ``core.out
   user='VDFC_<server>' WHERE campaign_id=C AND status='READY' ORDER BY priority DESC, hopper_id
   LIMIT n``, plus the leader fence in the same WHERE (``store.leader.Fence``). The claimed rows
   are then read in one statement with their ``vicidial_list`` and ``vicidial_lists`` rows (LEFT
-  JOINs: a missing lead or list reads as NULL), in the claim's order.
+  JOINs: a missing lead or list reads as NULL), in the claim's order; claim and read go in one
+  multi-statement round trip (``claim_and_read``).
 * Batches: one statement per table for a batch of calls, multi-row, the rows in the calls' order
   (so auto-increment ids keep the order the Perl's one-by-one inserts give). The lead counters are
   one ``UPDATE ... CASE lead_id``; the daily counts are upserts that add up when a phone number
-  appears twice in a batch; the CID counters one ``UPDATE`` each for areacodes and groups.
+  appears twice in a batch; the CID counters one ``UPDATE`` each for areacodes and groups. The
+  statements of a chunk before its Originates are sent in one round trip (``write_call_rows``),
+  those after an entry's Originates in another (``finish_calls``).
 * Hopper rows: INCALL by hopper_id (only rows this batch claimed); DELETE by lead_id (as the Perl:
   any other hopper row of the same lead goes too); a release puts a claimed row back to
   ``READY`` with ``user=''`` (how VICIdial's own scripts release rows), guarded by status and tag.
@@ -23,6 +26,7 @@ Rules this module keeps (spec 2.7-2.11, 5.1-5.5; the values come from ``core.out
   claimed but never written: released. INCALL rows were being written: when an OUTBALANCE
   Originate row of that lead exists in ``vicidial_manager`` (written within ``placed_window``), the
   call went out and the hopper row is deleted as the Perl would have; otherwise it is released.
+  A ``vicidial_auto_calls`` row with no Originate row at all never left: it is undone.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ from fillreactor.core.outbound_call import (
     perl_true,
     sql_key,
 )
-from fillreactor.store.database import BatchError, Database, Result, StoreError
+from fillreactor.store.database import BatchError, Database, StoreError
 from fillreactor.store.leader import Fence
 
 TAG_PREFIX = "VDFC_"
@@ -214,27 +218,33 @@ def _claimed_row(row: Sequence[Any]) -> ClaimedRow:
     return ClaimedRow(hopper, lead, lists)
 
 
-async def claim(db: Database, campaign_id: str, server_ip: str, count: int, fence: Fence | None) -> int:
-    """Claim up to ``count`` READY rows of a campaign for a server; how many were claimed."""
-    if count <= 0:
-        return 0
+def _claim_statement(campaign_id: str, server_ip: str, count: int, fence: Fence | None) -> Statement:
+    """The Perl's claim of up to ``count`` READY rows of a campaign for a server, fenced."""
     fenced = f" AND {fence.sql}" if fence is not None else ""
     params: list[Any] = [claim_tag(server_ip), campaign_id]
     if fence is not None:
         params.extend(fence.params)
     params.append(int(count))
-    result = await db.execute(
+    return (
         "UPDATE vicidial_hopper SET status = 'QUEUE', user = %s WHERE campaign_id = %s AND status = 'READY'"
         f"{fenced} ORDER BY priority DESC, hopper_id LIMIT %s",
         params,
     )
+
+
+async def claim(db: Database, campaign_id: str, server_ip: str, count: int, fence: Fence | None) -> int:
+    """Claim up to ``count`` READY rows of a campaign for a server; how many were claimed."""
+    if count <= 0:
+        return 0
+    result = await db.execute(*_claim_statement(campaign_id, server_ip, count, fence))
     return result.rowcount
 
 
 async def claim_and_read(
     db: Database, campaign_id: str, server_ip: str, count: int, fence: Fence | None
 ) -> tuple[int, list[ClaimedRow]]:
-    """``claim`` and ``read_claimed`` in one round trip: how many rows were claimed, and those rows.
+    """The claim and the read of the rows it took, with their lead and list, in one round trip:
+    how many rows were claimed, and those rows in the claim's order.
 
     The read cannot be limited to what the UPDATE took (LIMIT takes no expression): it reads up to
     ``count`` rows under the tag and keeps the first as many as were claimed, the rows a read with
@@ -243,33 +253,14 @@ async def claim_and_read(
     """
     if count <= 0:
         return 0, []
-    fenced = f" AND {fence.sql}" if fence is not None else ""
-    params: list[Any] = [claim_tag(server_ip), campaign_id]
-    if fence is not None:
-        params.extend(fence.params)
-    params.append(int(count))
     results, rows = await db.write_then_read(
-        [(
-            "UPDATE vicidial_hopper SET status = 'QUEUE', user = %s WHERE campaign_id = %s"
-            f" AND status = 'READY'{fenced} ORDER BY priority DESC, hopper_id LIMIT %s",
-            params,
-        )],
+        [_claim_statement(campaign_id, server_ip, count, fence)],
         f"{_ROWS_SQL} WHERE h.campaign_id = %s AND h.status = 'QUEUE' AND h.user = %s"
         " ORDER BY h.priority DESC, h.hopper_id LIMIT %s",
         (campaign_id, claim_tag(server_ip), int(count)),
     )
     claimed = results[0].rowcount
     return claimed, [_claimed_row(row) for row in rows[:claimed]]
-
-
-async def read_claimed(db: Database, campaign_id: str, server_ip: str, count: int) -> list[ClaimedRow]:
-    """The rows a claim took, in the claim's order, with their lead and list (one statement)."""
-    rows = await db.fetch_all(
-        f"{_ROWS_SQL} WHERE h.campaign_id = %s AND h.status = 'QUEUE' AND h.user = %s"
-        " ORDER BY h.priority DESC, h.hopper_id LIMIT %s",
-        (campaign_id, claim_tag(server_ip), int(count)),
-    )
-    return [_claimed_row(row) for row in rows]
 
 
 async def peek_ready(db: Database, campaign_id: str, count: int) -> list[ClaimedRow]:
@@ -444,15 +435,6 @@ def _insert_statements(table: str, rows: Sequence[Mapping[str, Any]], suffix: st
     return statements
 
 
-async def _insert_rows(
-    db: Database, table: str, rows: Sequence[Mapping[str, Any]], suffix: str = ""
-) -> Result | None:
-    result = None
-    for sql, params in _insert_statements(table, rows, suffix):
-        result = await db.execute(sql, params)
-    return result
-
-
 # the one coercion asked for (UPDATE IGNORE): 'Y11' stored as the ENUM error value ''
 _CSLR_TRUNCATED = "Data truncated for column 'called_since_last_reset'"
 
@@ -482,16 +464,6 @@ def _lead_statements(calls: Sequence[OutboundCall]) -> tuple[list[Statement], bo
     return statements, ignoring
 
 
-async def update_leads(db: Database, calls: Sequence[OutboundCall]) -> None:
-    """vicidial_list counters of the dialed leads (spec 2.7i), one statement per batch."""
-    statements, ignoring = _lead_statements(calls)
-    with warnings.catch_warnings():
-        if ignoring:
-            warnings.filterwarnings("ignore", message=_CSLR_TRUNCATED)
-        for sql, params in statements:
-            await db.execute(sql, params, idempotent=True)  # absolute values: twice stores the same
-
-
 def _daily_statements(calls: Sequence[OutboundCall]) -> list[Statement]:
     """The two daily-count upserts (spec 2.7j), each count held to its TINYINT UNSIGNED range."""
     return _insert_statements(
@@ -506,19 +478,6 @@ def _daily_statements(calls: Sequence[OutboundCall]) -> list[Statement]:
         " ON DUPLICATE KEY UPDATE modify_date = NOW(),"
         f" called_count = LEAST(called_count + 1, {DAILY_COUNT_MAX})",
     )
-
-
-async def count_daily(db: Database, calls: Sequence[OutboundCall]) -> None:
-    for sql, params in _daily_statements(calls):
-        await db.execute(sql, params)
-
-
-async def insert_auto_calls(db: Database, calls: Sequence[OutboundCall]) -> None:
-    await _insert_rows(db, "vicidial_auto_calls", [call.auto_call_row() for call in calls])
-
-
-async def insert_manager_rows(db: Database, calls: Sequence[OutboundCall], status: str) -> None:
-    await _insert_rows(db, "vicidial_manager", [call.manager_row(status) for call in calls])
 
 
 async def mark_manager_sent(db: Database, call: OutboundCall, status: str = "SENT") -> None:
@@ -551,31 +510,21 @@ async def settle_attempt(db: Database, call: OutboundCall, went_out: bool) -> No
 
 
 def _dial_log_statements(calls: Sequence[OutboundCall]) -> list[Statement]:
+    """vicidial_dial_log and vicidial_recent_ascb_calls: written with the Originate, because VICIdial
+    reads them while the call is alive (FastAGI_log.pl updates the dial log at hangup, the answer AGI
+    reads it; the dead-call reschedule looks the callback call up by caller_code)."""
     callbacks = [row for row in (call.recent_ascb_row() for call in calls) if row is not None]
     return _insert_statements("vicidial_dial_log", [call.dial_log_row() for call in calls]) + (
         _insert_statements("vicidial_recent_ascb_calls", callbacks)
     )
 
 
-async def insert_dial_logs(db: Database, calls: Sequence[OutboundCall]) -> None:
-    """vicidial_dial_log and vicidial_recent_ascb_calls: written with the Originate, because VICIdial
-    reads them while the call is alive (FastAGI_log.pl updates the dial log at hangup, the answer AGI
-    reads it; the dead-call reschedule looks the callback call up by caller_code)."""
-    for sql, params in _dial_log_statements(calls):
-        await db.execute(sql, params)
-
-
 def _late_log_statements(calls: Sequence[OutboundCall]) -> list[Statement]:
+    """vicidial_lead_24hour_calls and vicidial_dial_cid_log: records nothing reads while the call is
+    alive (the 24-hour limit and reports count them later), so a batch may write them at its end."""
     return _insert_statements("vicidial_lead_24hour_calls", [call.lead_24hour_row() for call in calls]) + (
         _insert_statements("vicidial_dial_cid_log", [call.dial_cid_log_row() for call in calls])
     )
-
-
-async def insert_late_logs(db: Database, calls: Sequence[OutboundCall]) -> None:
-    """vicidial_lead_24hour_calls and vicidial_dial_cid_log: records nothing reads while the call is
-    alive (the 24-hour limit and reports count them later), so a batch may write them at its end."""
-    for sql, params in _late_log_statements(calls):
-        await db.execute(sql, params)
 
 
 def _cid_pick_statements(picks: Sequence[CidPick]) -> list[Statement]:
@@ -617,11 +566,6 @@ def _cid_pick_statements(picks: Sequence[CidPick]) -> list[Statement]:
     return statements
 
 
-async def count_cid_picks(db: Database, picks: Sequence[CidPick]) -> None:
-    for sql, params in _cid_pick_statements(picks):
-        await db.execute(sql, params)
-
-
 # -- one round trip each: the rows before a chunk's Originates, the rows after an entry's -------
 
 
@@ -641,7 +585,7 @@ async def write_call_rows(
 ) -> RowsNotWritten | None:
     """The rows of a chunk of calls before their Originates, in one round trip and this order:
     vicidial_list (spec 2.7i), vicidial_auto_calls, the vicidial_manager Originate rows, the dial
-    logs (read while the call is alive: ``insert_dial_logs``). ``None`` when all were written.
+    logs (read while the call is alive: ``_dial_log_statements``). ``None`` when all were written.
 
     A lost connection raises ``StoreUnavailable``: which of them were applied is then unknown.
     """

@@ -273,13 +273,8 @@ class Database:
                             break
                         if not await cursor.nextset():
                             break
-        except TimeoutError as error:
-            conn.close()
-            raise _ConnectionLost(f"statements timed out after {self.statement_timeout} s") from error
-        except (pymysql.err.MySQLError, OSError, asyncio.IncompleteReadError) as error:
-            if is_connection_error(error):
-                conn.close()
-                raise _ConnectionLost(str(error)) from error
+        except (TimeoutError, pymysql.err.MySQLError, OSError, asyncio.IncompleteReadError) as error:
+            self._raise_if_lost(conn, error)
             self.counts.errors += 1
             failed = statements[min(len(results), len(statements) - 1)][0]
             raise BatchError(len(results), f"{error} in: {_short(failed)}", results) from error
@@ -384,15 +379,20 @@ class Database:
                     if fetch is None:
                         return Result(cursor.rowcount, int(cursor.lastrowid or 0))
                     return list(await cursor.fetchall())
-        except TimeoutError as error:
-            conn.close()  # a cancelled query leaves the connection unusable: never reuse it
-            raise _ConnectionLost(f"statement timed out after {self.statement_timeout} s") from error
-        except (pymysql.err.MySQLError, OSError, asyncio.IncompleteReadError) as error:
-            if is_connection_error(error):
-                conn.close()
-                raise _ConnectionLost(str(error)) from error
+        except (TimeoutError, pymysql.err.MySQLError, OSError, asyncio.IncompleteReadError) as error:
+            self._raise_if_lost(conn, error)
             self.counts.errors += 1
             raise StoreError(f"{error} in: {_short(sql)}") from error
+
+    def _raise_if_lost(self, conn: aiomysql.Connection, error: BaseException) -> None:
+        """A timeout or a connection error: the connection is closed (a cancelled query leaves it
+        unusable, never reuse it) and ``_ConnectionLost`` raised; any other error returns."""
+        if isinstance(error, TimeoutError):
+            conn.close()
+            raise _ConnectionLost(f"statement timed out after {self.statement_timeout} s") from error
+        if is_connection_error(error):
+            conn.close()
+            raise _ConnectionLost(str(error)) from error
 
 
 class Connection:

@@ -25,7 +25,7 @@ from dialer_helpers import (
 from fillreactor.clock import VirtualClock
 from fillreactor.core.outbound_call import OutboundCall
 from fillreactor.core.planner import PlanEntry
-from fillreactor.dialer import CallOutcome, Dialer, ManagerOriginator, SendResult
+from fillreactor.dialer import CallOutcome, Dialer, ManagerOriginator, SendResult, recover_stale_claims
 
 pytestmark = pytest.mark.timeout(30)
 COLUMNS = ["hopper_id", "lead_id", "campaign_id", "status", "user"]
@@ -346,8 +346,6 @@ async def test_the_recovery_leaves_alone_the_claims_a_running_entry_holds(store_
     # the tag and not written yet (without the guard they are released, then dialed twice): with
     # the dialer's guard it releases only a claim nobody holds (lead 4's, left by a crash), so no
     # lead goes back to READY to be dialed a second time
-    from fillreactor.dialer import recover_stale_claims
-
     await fill_cluster(seed, leads=4, local_trunk_shortage=3)
     await seed.execute("UPDATE system_settings SET outbound_calls_per_second = 1")  # a chunk per call
     await seed.execute(

@@ -24,6 +24,7 @@ from fillreactor.simulator import CallTiming, SimulatedAsterisk, SimulatedCluste
 from fillreactor.store.database import Database, DatabaseAddress
 from fillreactor.testing.database import Dsn
 from fillreactor.testing.seed import Seeder
+from fillreactor.testing.settings import quick_settings
 from fillreactor.testing.vicidial import AgentDialer, AgentHeartbeat, CallCleanup
 
 A, B, C = "10.10.10.11", "10.10.10.12", "10.10.10.13"
@@ -39,22 +40,9 @@ def conf_for(dsn: Dsn, server_ip: str = A) -> AstguiclientConf:
 
 
 def fast_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "agents_refresh": 0.2,
-        "config_refresh": 0.5,
-        "stats_refresh": 0.2,
-        "lock_check": 0.2,
-        "ping_interval": 1.0,
-        "ping_timeout": 1.0,
-        "reconnect_max_wait": 0.2,
-        "stale_claim_age": 0.0,
-        "hopper_retry": 0.2,
-        # GET_LOCK names are global to the MariaDB server: one per test process, so test runs side
-        # by side (and a leftover holder) never take each other's lock
-        "lock_name": f"fillreactor-test-{os.getpid()}",
-    }
-    values.update(overrides)
-    return Settings().with_values(values)
+    # GET_LOCK names are global to the MariaDB server: one per test process, so test runs side by
+    # side (and a leftover holder) never take each other's lock
+    return quick_settings(**{"lock_name": f"fillreactor-test-{os.getpid()}", **overrides})
 
 
 def numbers(count: int, start: int = 1) -> list[str]:

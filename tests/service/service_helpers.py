@@ -29,6 +29,7 @@ from fillreactor.simulator import CallTiming, SimulatedAsterisk, SimulatedCluste
 from fillreactor.store.database import Database, DatabaseAddress
 from fillreactor.testing.database import Dsn
 from fillreactor.testing.seed import Seeder
+from fillreactor.testing.settings import QUICK
 from fillreactor.testing.vicidial import AgentDialer, AgentHeartbeat, CallCleanup
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,18 +51,7 @@ PROPOSED_SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "status": ("fillreactor.service.status", "show what the running instance sees (lines, links, campaigns)"),
 }
 
-# the settings of a quick test service: refreshes every few hundred ms, fast reconnects
-FAST: dict[str, Any] = {
-    "agents_refresh": 0.2,
-    "config_refresh": 0.5,
-    "stats_refresh": 0.2,
-    "lock_check": 0.2,
-    "ping_interval": 1.0,
-    "ping_timeout": 1.0,
-    "reconnect_max_wait": 0.2,
-    "stale_claim_age": 0.0,
-    "hopper_retry": 0.2,
-}
+FAST = QUICK  # the settings of a quick test service (fillreactor.testing.settings)
 
 
 def unique_lock() -> str:

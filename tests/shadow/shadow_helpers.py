@@ -37,6 +37,7 @@ from fillreactor.store.database import Database, DatabaseAddress
 from fillreactor.testing.database import Dsn
 from fillreactor.testing.perl_fill import PerlFillDouble, SteppedClock
 from fillreactor.testing.seed import Seeder
+from fillreactor.testing.settings import quick_settings
 from fillreactor.testing.vicidial import AgentDialer, CallCleanup
 
 A, B, C, D = "10.10.10.11", "10.10.10.12", "10.10.10.13", "10.10.10.14"
@@ -56,18 +57,9 @@ def conf_for(dsn: Dsn, server_ip: str = A) -> AstguiclientConf:
 
 def fast_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "agents_refresh": 0.1,
-        "config_refresh": 0.5,
-        "stats_refresh": 0.1,
-        "lock_check": 0.2,
-        "ping_interval": 5.0,
-        "ping_timeout": 3.0,
-        "reconnect_max_wait": 0.2,
-        "stale_claim_age": 0.0,
-        "hopper_retry": 0.2,
+        "agents_refresh": 0.1, "stats_refresh": 0.1, "ping_interval": 5.0, "ping_timeout": 3.0, **overrides
     }
-    values.update(overrides)
-    return Settings().with_values(values)
+    return quick_settings(**values)
 
 
 async def seed_servers(

@@ -22,8 +22,9 @@ Rules this module keeps (spec 2.7-2.11, 5.1-5.5; DESIGN.md "Dial"):
   is handed to the originator. After the entry's last chunk: the daily counts, the 24-hour and CID
   logs and the CID counters (read only later), and only then the hopper rows are deleted. Until
   that delete the rows stay INCALL under the claim tag: a crash before the manager row leaves them
-  to be released, a crash after it leaves them to be deleted (the Originate row proves the call
-  went out; a vac row with no manager row is undone, as that call never left). Paced passes thus
+  to be released, a crash after it leaves them to be deleted (a NEW or SENT Originate row proves
+  the call went out; a DEAD one, not marked yet, is decided by what the server's AMI saw; a vac
+  row with no manager row is undone, as that call never left). Paced passes thus
   pay four statements per chunk (one round trip), not nine.
 * Nothing lost: every claimed row that is not dialed goes back to READY (no lead row - a named
   correction -, a lead another task is dialing, a call the originator refuses or fails, an error,
@@ -466,6 +467,7 @@ class Dialer:
         pending: dict[int, HopperEntry] = {row.hopper.hopper_id: row.hopper for row in rows}
         registered: list[int] = []
         sent: list[OutboundCall] = []
+        unmarked: list[OutboundCall] = []  # sent, their Originate row still DEAD ("not sent yet")
         try:
             dial_rows = self._classify(rows, result, registered, now, context)
             # rows of leads not dialed here go back at once; a duplicate waits for its lead's call
@@ -500,16 +502,18 @@ class Dialer:
                     break
                 chunk = admitted[position : position + count]
                 position += count
-                await _run_to_end(self._chunk(chunk, by_lead, pending, result, sent))
+                await _run_to_end(self._chunk(chunk, by_lead, pending, result, sent, unmarked))
                 if result.error:
                     break
+                if position < len(admitted):  # another chunk follows: no SENT mark waits for it
+                    await self._mark_sent(unmarked)
             for call in admitted[position:]:
                 result.calls.append(CallResult(call, CallOutcome.FAILED, result.error or "not sent"))
         except StoreError as error:
             result.error = str(error)
             log.error("%s on %s: %s; the claimed rows are released", entry.campaign, entry.server, error)
         finally:
-            await _shielded(self._clean_up(result, sent, pending, registered))
+            await _shielded(self._clean_up(result, sent, unmarked, pending, registered))
 
     async def _claim(self, result: EntryResult, fence: Fence | None) -> list[store.ClaimedRow]:
         """The claim and the read of what it took; a failed read puts the claim back at once."""
@@ -534,12 +538,13 @@ class Dialer:
         self,
         result: EntryResult,
         sent: Sequence[OutboundCall],
+        unmarked: Sequence[OutboundCall],
         pending: Mapping[int, HopperEntry],
         registered: Sequence[int],
     ) -> None:
         """The end of an entry, whatever ended it: late rows of the sent calls, releases, in-flight set."""
         try:
-            await self._finish(sent)
+            await self._finish(sent, unmarked)
             leftovers = list(pending.values())
             if leftovers:
                 result.released += await self._release(leftovers)
@@ -665,8 +670,10 @@ class Dialer:
         pending: dict[int, HopperEntry],
         result: EntryResult,
         sent: list[OutboundCall],
+        unmarked: list[OutboundCall],
     ) -> None:
-        """Write a chunk's rows and originate; sent calls go to ``sent``. Never raises a StoreError."""
+        """Write a chunk's rows and originate; sent calls go to ``sent`` and ``unmarked`` (their
+        SENT marks are written after the chunk). Never raises a StoreError."""
         mine: dict[int, list[HopperEntry]] = {}
         for call in chunk:  # from here on this chunk, not the entry's finally, owns these rows
             mine[call.lead_id] = [
@@ -718,7 +725,7 @@ class Dialer:
                 continue
             if outcome.outcome is CallOutcome.SENT:
                 sent.append(call)
-                await self._mark_sent(call)
+                unmarked.append(call)
                 log.debug(
                     "call %s: lead %s on %s %s", call.call_id, call.lead_id, call.server_ip, call.channel
                 )
@@ -731,23 +738,36 @@ class Dialer:
                 log.error("rows of %d calls not sent were not undone: %s", len(unsent), error)
             result.released += await self._release([h for c in unsent for h in mine.get(c.lead_id, [])])
 
-    async def _mark_sent(self, call: OutboundCall) -> None:
-        """Its Originate left: the row leaves its "not sent yet" status at once, so a crash from here
-        on is recovered as a placed call (and before it, as a call to release)."""
-        status = getattr(self.originator, "sent_status", None)
-        if not status:
+    @property
+    def _sent_status(self) -> str | None:
+        return getattr(self.originator, "sent_status", None)
+
+    async def _mark_sent(self, unmarked: list[OutboundCall]) -> None:
+        """The sent calls' Originate rows leave their "not sent yet" status (then ``unmarked`` is
+        empty). Until then a crash leaves them DEAD with their vac rows, and the recovery asks the
+        server's AMI whether each call is there; from then on it is recovered as a placed call."""
+        status = self._sent_status
+        calls, unmarked[:] = list(unmarked), []
+        if not status or not calls:
             return
         try:
-            await store.mark_manager_sent(self.db, call, status)
+            await store.mark_calls_sent(self.db, calls, status)
         except StoreError as error:
-            log.error("call %s: Originate row left DEAD (%s); the call is out", call.call_id, error)
+            log.error("%d Originate rows left DEAD (%s); the calls are out", len(calls), error)
 
-    async def _finish(self, sent: Sequence[OutboundCall]) -> None:
-        """After an entry's chunks: the records nothing reads while a call is alive, and the hopper
-        rows of the sent calls (until now INCALL under the claim tag)."""
+    async def _finish(self, sent: Sequence[OutboundCall], unmarked: Sequence[OutboundCall]) -> None:
+        """After an entry's chunks, in one round trip: the SENT marks of its last chunk, the records
+        nothing reads while a call is alive, and the hopper rows of the sent calls (until now INCALL
+        under the claim tag)."""
         if not sent:
             return
-        problems = await store.finish_calls(self.db, sent, [pick for call in sent for pick in call.cid_picks])
+        status = self._sent_status
+        problems = await store.finish_calls(
+            self.db, sent, [pick for call in sent for pick in call.cid_picks],
+            unmarked if status else (), status or "SENT",
+        )
+        if problems.marks is not None:
+            log.error("%d Originate rows left DEAD (%s); the calls are out", len(unmarked), problems.marks)
         if problems.records is not None:
             log.error("daily counts, 24-hour or CID log rows not written for %d calls: %s",
                       len(sent), problems.records)

@@ -480,14 +480,6 @@ def _daily_statements(calls: Sequence[OutboundCall]) -> list[Statement]:
     )
 
 
-async def mark_manager_sent(db: Database, call: OutboundCall, status: str = "SENT") -> None:
-    """A call just written to AMI: its Originate row from "not sent yet" (DEAD) to ``status``.
-
-    By server too: one call id (the lead, the second) may have a refused attempt on another server.
-    """
-    await mark_attempt_sent(db, call.call_id, call.server_ip, status)
-
-
 async def mark_attempt_sent(db: Database, call_id: str, server_ip: str, status: str = "SENT") -> None:
     await db.execute(
         "UPDATE vicidial_manager SET status = %s WHERE callerid = %s AND server_ip = %s"
@@ -609,38 +601,73 @@ async def write_call_rows(
 
 @dataclass
 class FinishProblems:
+    marks: StoreError | None = None
+    """Originate rows not turned SENT (left DEAD: the recovery asks the server's AMI, as after a crash)."""
     records: StoreError | None = None
     """The daily counts, 24-hour, CID log rows or CID counts not (wholly) written."""
     hopper: StoreError | None = None
     """The sent leads' hopper rows not deleted (they stay INCALL: the recovery finishes the job)."""
 
 
+def _sent_mark_statements(calls: Sequence[OutboundCall], status: str) -> list[Statement]:
+    """Each call's Originate row from "not sent yet" (DEAD) to ``status``, by server too: one call
+    id (the lead, the second) may have a refused attempt on another server."""
+    return [
+        (
+            "UPDATE vicidial_manager SET status = %s WHERE callerid = %s AND server_ip = %s"
+            " AND action = 'Originate' AND status = 'DEAD'",
+            (status, call.call_id, call.server_ip),
+        )
+        for call in calls
+    ]
+
+
+async def mark_calls_sent(db: Database, calls: Sequence[OutboundCall], status: str = "SENT") -> None:
+    """``_sent_mark_statements`` in one round trip."""
+    await db.execute_batch(_sent_mark_statements(calls, status))
+
+
 async def finish_calls(
-    db: Database, sent: Sequence[OutboundCall], picks: Sequence[CidPick]
+    db: Database,
+    sent: Sequence[OutboundCall],
+    picks: Sequence[CidPick],
+    unmarked: Sequence[OutboundCall] = (),
+    sent_status: str = "SENT",
 ) -> FinishProblems:
-    """After an entry's Originates, in one round trip: the daily counts (spec 2.7j), the 24-hour and
-    CID log rows, the CID counts, and last the hopper rows of the sent leads deleted (spec 2.7m)."""
+    """After an entry's Originates, in one round trip: the SENT marks of the calls not marked yet,
+    the daily counts (spec 2.7j), the 24-hour and CID log rows, the CID counts, and last the hopper
+    rows of the sent leads deleted (spec 2.7m). A part that fails does not keep the later ones from
+    being written (they are sent again on their own)."""
     problems = FinishProblems()
+    marks = _sent_mark_statements(unmarked, sent_status)
     records = _daily_statements(sent) + _late_log_statements(sent) + _cid_pick_statements(picks)
     lead_ids = sorted({call.lead_id for call in sent})
     deletes: list[Statement] = [
         (f"DELETE FROM vicidial_hopper WHERE lead_id IN ({_marks(len(batch))})", batch)
         for batch in _chunks(lead_ids)
     ]
-    try:
-        await db.execute_batch(records + deletes)
-        return problems
-    except BatchError as error:
-        if error.index >= len(records):
-            problems.hopper = error
+    parts = [("marks", marks), ("records", records), ("hopper", deletes)]
+    while parts:
+        try:
+            await db.execute_batch([statement for _name, part in parts for statement in part])
             return problems
-        problems.records = error
-    except StoreError as error:  # lost: the deletes (idempotent) are sent again on their own
-        problems.records = error
-    try:
-        await delete_hopper_leads(db, lead_ids)
-    except StoreError as error:
-        problems.hopper = error
+        except BatchError as error:
+            index = error.index
+            while index >= len(parts[0][1]):  # the part the failing statement belongs to
+                index -= len(parts[0][1])
+                parts.pop(0)
+            setattr(problems, parts.pop(0)[0], error)
+        except StoreError as error:  # lost: what was applied is unknown; the idempotent parts again
+            problems.records = error
+            for name, part in parts:
+                if name == "records":
+                    continue
+                try:
+                    for sql, params in part:
+                        await db.execute(sql, params, idempotent=True)
+                except StoreError as again:
+                    setattr(problems, name, again)
+            return problems
     return problems
 
 

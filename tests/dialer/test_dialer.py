@@ -370,3 +370,50 @@ async def test_the_recovery_leaves_alone_the_claims_a_running_entry_holds(store_
     assert await seed.rows("vicidial_hopper", columns=COLUMNS, order_by="hopper_id") == hopper_rows(
         (4, 4, "READY", "")
     )
+
+
+async def test_a_paced_entry_marks_each_chunk_sent_before_the_next_one(store_db, seed) -> None:
+    # 1 call/s: a chunk per call. The SENT mark of a chunk's calls goes out before the pacing wait
+    # for the next chunk (a crash in that wait finds them SENT, placed); the last chunk's marks go
+    # with the entry's late rows. Seen from the database when each Originate leaves:
+    await fill_cluster(seed, leads=3, local_trunk_shortage=3)
+    await seed.execute("UPDATE system_settings SET outbound_calls_per_second = 1")
+    seen: list[list[str]] = []
+
+    class Watching(AmiDouble):
+        async def originate(self, call: OutboundCall) -> SendResult:
+            rows = await seed.rows("vicidial_manager", columns=["status"], order_by="man_id")
+            seen.append([r["status"] for r in rows])
+            return await super().originate(call)
+
+    clock = VirtualClock(NOW)
+
+    async def advance(seconds: float) -> None:
+        clock.advance(seconds)
+
+    dialer = Dialer(store_db, Watching(seed), host_ip=HOST, clock=clock, sleep=advance)
+    report = await dialer.dial([PlanEntry(CAMPAIGN, B1, 3)], now=pass_at(NOW))
+    assert report.placed == 3
+    assert seen == [["DEAD"], ["SENT", "DEAD"], ["SENT", "SENT", "DEAD"]]
+    rows = await seed.rows("vicidial_manager", columns=["status"], order_by="man_id")
+    assert [r["status"] for r in rows] == ["SENT"] * 3
+    assert await seed.count("vicidial_hopper") == 0
+
+
+async def test_a_failing_late_row_leaves_the_sent_marks_and_the_hopper_delete_written(store_db, seed) -> None:
+    # the CID log insert (the late rows' fourth statement) fails: the SENT marks before it are
+    # written, and the hopper delete after it is sent again on its own (spec 2.7m: the dialed
+    # leads leave the hopper); the daily counts before it are written too
+    await fill_cluster(seed, leads=2, local_trunk_shortage=2)
+    await seed.execute("RENAME TABLE vicidial_dial_cid_log TO cid_log_hidden_for_test")
+    try:
+        dialer = Dialer(store_db, AmiDouble(seed), host_ip=HOST, pacing=False)
+        report = await dialer.dial([PlanEntry(CAMPAIGN, B1, 2)], now=pass_at(NOW))
+    finally:
+        await seed.execute("RENAME TABLE cid_log_hidden_for_test TO vicidial_dial_cid_log")
+    assert report.placed == 2
+    rows = await seed.rows("vicidial_manager", columns=["status"], order_by="man_id")
+    assert [r["status"] for r in rows] == ["SENT", "SENT"]
+    assert await seed.count("vicidial_hopper") == 0
+    assert await seed.count("vicidial_lead_call_daily_counts") == 2
+    assert await seed.count("vicidial_dial_cid_log") == 0

@@ -596,13 +596,13 @@ async def test_process_killed_between_claim_and_originate(
             proxy.clear()
             proxy.resume()
             if point == "sent":
-                (record,) = accepted(sim)
+                record = accepted(sim)[0]
                 status = await cluster.database.fetch_value(
                     "SELECT status FROM vicidial_manager WHERE callerid = %s", (record.action_id,)
                 )
-                # out, its row not marked; C's entry of the same plan dials at the same time
-                # (Dialer.concurrent_entries) and may have sent its first call too
-                assert status == "DEAD" and cluster.accepted_total() in (1, 2)
+                # out, its row not marked (a chunk's SENT marks follow its Originates); the rest of
+                # the chunk and C's entry of the same plan (Dialer.concurrent_entries) may be out too
+                assert status == "DEAD" and cluster.accepted_total() >= 1
             else:
                 assert cluster.accepted_total() == 0  # killed before any Originate left
             second = await start_run(conf, ini, tmp_path / "second.log")
